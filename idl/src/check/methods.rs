@@ -1,0 +1,214 @@
+//! Interfaces: method attributes and the call semantics they select, parameter modes,
+//! `oneway` restrictions, `raises`, and method id collisions.
+
+use std::collections::HashMap;
+
+use crate::ast;
+use crate::check::duplicates;
+use crate::check::scope::{Scope, SymbolKind, suggest};
+use crate::diagnostic::Draft;
+use crate::ids::method_id;
+use crate::model::{Method, Param, Semantics};
+
+/// The attributes a method may carry, and the semantics each selects.
+const ATTRIBUTES: [(&str, Semantics); 3] = [
+    ("idempotent", Semantics::AtLeastOnce),
+    ("oneway", Semantics::Maybe),
+    ("last_of_many", Semantics::LastOfMany),
+];
+
+/// Checks an interface's methods and returns the ones that are valid.
+pub fn check(scope: &Scope<'_>, methods: &[ast::Method], drafts: &mut Vec<Draft>) -> Vec<Method> {
+    duplicates(methods.iter().map(|m| &m.name), "method", drafts);
+    let mut by_id: HashMap<u32, &ast::Method> = HashMap::new();
+    let mut out = Vec::new();
+    for m in methods {
+        let id = method_id(&m.name.name);
+        match by_id.get(&id) {
+            Some(first) if first.name.name != m.name.name => {
+                drafts.push(
+                    Draft::new(
+                        m.name.span,
+                        format!(
+                            "methods `{}` and `{}` have the same id {id:#010x}",
+                            first.name.name, m.name.name
+                        ),
+                        "its id collides",
+                    )
+                    .also(first.name.span, "with this method's")
+                    .help("method ids are a hash of the name; rename one of the two"),
+                );
+                continue;
+            }
+            Some(_) => continue, // a duplicate name, reported above
+            None => {
+                by_id.insert(id, m);
+            }
+        }
+        if let Some(method) = check_method(scope, m, id, drafts) {
+            out.push(method);
+        }
+    }
+    out
+}
+
+fn check_method(
+    scope: &Scope<'_>,
+    m: &ast::Method,
+    id: u32,
+    drafts: &mut Vec<Draft>,
+) -> Option<Method> {
+    let before = drafts.len();
+    let semantics = semantics(&m.attrs, drafts);
+    duplicates(m.params.iter().map(|p| &p.name), "parameter", drafts);
+    let params: Vec<Option<Param>> = m
+        .params
+        .iter()
+        .map(|p| {
+            let ty = scope.resolve_type(&p.ty, drafts)?;
+            Some(Param {
+                name: p.name.name.clone(),
+                mode: p.mode.0,
+                ty,
+                span: p.name.span,
+            })
+        })
+        .collect();
+    let result = m.result.as_ref().map(|t| scope.resolve_type(t, drafts));
+    let raises = m.raises.as_ref().map(|path| {
+        let sym = scope.resolve(path, drafts)?;
+        if sym.kind != SymbolKind::Exception {
+            drafts.push(
+                Draft::new(
+                    path.span,
+                    format!("`{path}` is not an exception"),
+                    format!("this is {}", sym.kind.article()),
+                )
+                .also(sym.span, "defined here")
+                .help("only an `exception` may follow `raises`"),
+            );
+            return None;
+        }
+        Some(sym.name.clone())
+    });
+
+    if semantics == Semantics::Maybe {
+        oneway_restrictions(m, drafts);
+    }
+    if drafts.len() > before {
+        return None;
+    }
+    Some(Method {
+        name: m.name.name.clone(),
+        docs: m.docs.clone(),
+        span: m.name.span,
+        id,
+        fingerprint: 0, // filled in by ids::assign_fingerprints once all types are known
+        semantics,
+        params: params.into_iter().collect::<Option<_>>()?,
+        result: present(result)?,
+        raises: present(raises)?,
+    })
+}
+
+/// `None` for an absent part, `Some(None)` for one that is present and failed.
+fn present<T>(part: Option<Option<T>>) -> Option<Option<T>> {
+    match part {
+        None => Some(None),
+        Some(inner) => inner.map(Some),
+    }
+}
+
+/// A oneway call gets no reply, so nothing can come back: no result, no `out`/`inout`,
+/// no exception.
+fn oneway_restrictions(m: &ast::Method, drafts: &mut Vec<Draft>) {
+    let why = "a `[oneway]` call gets no reply";
+    if let Some(result) = &m.result {
+        drafts.push(
+            Draft::new(
+                result.span,
+                "a `[oneway]` method cannot return a value",
+                why,
+            )
+            .help("remove the result, or the `oneway` attribute to wait for a reply"),
+        );
+    }
+    for p in &m.params {
+        if let (mode @ (ast::Mode::Out | ast::Mode::InOut), Some(span)) = p.mode {
+            let word = if mode == ast::Mode::Out {
+                "out"
+            } else {
+                "inout"
+            };
+            drafts.push(
+                Draft::new(
+                    span,
+                    format!("a `[oneway]` method cannot have `{word}` parameters"),
+                    why,
+                )
+                .help("make the parameter `in`, or remove the `oneway` attribute"),
+            );
+        }
+    }
+    if let Some(raises) = &m.raises {
+        drafts.push(
+            Draft::new(
+                raises.span,
+                "a `[oneway]` method cannot raise an exception",
+                why,
+            )
+            .help("remove `raises`, or the `oneway` attribute"),
+        );
+    }
+}
+
+/// The semantics the attributes select; reports unknown, repeated and conflicting ones.
+fn semantics(attrs: &[ast::Ident], drafts: &mut Vec<Draft>) -> Semantics {
+    let mut chosen: Option<(&ast::Ident, Semantics)> = None;
+    let mut seen: Vec<&ast::Ident> = Vec::new();
+    for attr in attrs {
+        let Some(&(_, s)) = ATTRIBUTES.iter().find(|(n, _)| *n == attr.name) else {
+            let known: Vec<String> = ATTRIBUTES.iter().map(|(n, _)| format!("`{n}`")).collect();
+            let mut d = Draft::new(
+                attr.span,
+                format!("unknown attribute `{}`", attr.name),
+                format!("expected {}", known.join(", ")),
+            );
+            if let Some(s) = suggest(&attr.name, ATTRIBUTES.iter().map(|(n, _)| *n)) {
+                d = d.help(format!("did you mean `{s}`?"));
+            }
+            drafts.push(d);
+            continue;
+        };
+        if let Some(first) = seen.iter().find(|a| a.name == attr.name) {
+            drafts.push(
+                Draft::new(
+                    attr.span,
+                    format!("repeated attribute `{}`", attr.name),
+                    "written again here",
+                )
+                .also(first.span, "first written here"),
+            );
+            continue;
+        }
+        seen.push(attr);
+        match chosen {
+            Some((first, _)) => drafts.push(
+                Draft::new(
+                    attr.span,
+                    format!(
+                        "conflicting attributes `{}` and `{}`",
+                        first.name, attr.name
+                    ),
+                    "a method has exactly one call semantics",
+                )
+                .also(first.span, "already chosen here")
+                .help(
+                    "keep one of `idempotent`, `oneway`, `last_of_many`, or none for at-most-once",
+                ),
+            ),
+            None => chosen = Some((attr, s)),
+        }
+    }
+    chosen.map_or(Semantics::AtMostOnce, |(_, s)| s)
+}

@@ -1,0 +1,1 @@
+//! Cross-crate tests of rpcgen live in `tests/`; this library is empty.
