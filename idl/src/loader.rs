@@ -203,11 +203,13 @@ impl Loader<'_> {
             return None;
         };
         if let Some(pos) = self.stack.iter().position(|(c, _)| *c == canonical) {
-            let names: Vec<String> = self.stack[pos..]
+            // Each file by the path it was first read by, the first one again at the end
+            // (`path` may name it differently, e.g. `sub/../a.idl`).
+            let mut names: Vec<String> = self.stack[pos..]
                 .iter()
                 .map(|(_, id)| self.loaded.sources.get(*id).path().display().to_string())
-                .chain(std::iter::once(path.display().to_string()))
                 .collect();
+            names.push(names[0].clone());
             self.loaded.drafts.push(
                 Draft::new(
                     import.span,

@@ -179,6 +179,22 @@ fn syntax_error(id: FileId, text: &str, e: pest::error::Error<Rule>) -> Draft {
              method; use `//` for a plain comment",
         );
     }
+    if let Some(open) = open_string(text, pos) {
+        if text[pos..].starts_with('\\') {
+            return Draft::new(
+                Span::new(id, pos, pos + 1),
+                "backslash in a quoted path",
+                "not allowed here",
+            )
+            .help("separate folders with `/`, on every system");
+        }
+        return Draft::new(
+            Span::new(id, open, pos),
+            "unterminated string",
+            "this string is not closed on its line",
+        )
+        .help("close it with `\"`");
+    }
     let (found, len) = found_at(text, pos);
     // A missing separator is best shown right after the token it should follow.
     let before = text[..pos].trim_end().len();
@@ -197,14 +213,18 @@ fn syntax_error(id: FileId, text: &str, e: pest::error::Error<Rule>) -> Draft {
 }
 
 /// The doc comment that caused a syntax error at `pos`: one standing at `pos` where no doc
-/// is allowed, or one right before an end of file or `}` that closes what it would
-/// document.
+/// is allowed (pest may stop at its `///` or just after, where a fourth `/` would have
+/// made it a plain comment), or one right before an end of file or `}` that closes what
+/// it would document.
 fn misplaced_doc(text: &str, pos: usize) -> Option<std::ops::Range<usize>> {
-    let rest = &text[pos..];
-    if rest.starts_with("///") && !rest.starts_with("////") {
-        let end = rest.find('\n').map_or(text.len(), |n| pos + n);
-        return Some(pos..end);
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let line_end = text[pos..].find('\n').map_or(text.len(), |n| pos + n);
+    if let Some(doc) = doc_start(&text[line_start..line_end]) {
+        if line_start + doc <= pos {
+            return Some(line_start + doc..line_end);
+        }
     }
+    let rest = &text[pos..];
     let nothing_to_document =
         rest.is_empty() || rest.starts_with('}') || rest.starts_with("import");
     if !nothing_to_document {
@@ -212,11 +232,27 @@ fn misplaced_doc(text: &str, pos: usize) -> Option<std::ops::Range<usize>> {
     }
     let before = text[..pos].trim_end();
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
-    let line = &before[line_start..];
-    let doc = line
-        .find("//")
-        .filter(|&i| line[i..].starts_with("///") && !line[i..].starts_with("////"))?;
+    let doc = doc_start(&before[line_start..])?;
     Some(line_start + doc..before.len())
+}
+
+/// Where the string literal that is still open at `pos` starts, if one is. Strings do
+/// not span lines, so an odd number of quotes before `pos` on its line means one is open,
+/// and only `import` takes a string.
+fn open_string(text: &str, pos: usize) -> Option<usize> {
+    let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
+    let line = &text[line_start..pos];
+    if line.matches('"').count() % 2 == 0 {
+        return None;
+    }
+    let open = line_start + line.rfind('"')?;
+    text[..open].trim_end().ends_with("import").then_some(open)
+}
+
+/// Where the `///` doc comment on `line` starts, if it has one.
+fn doc_start(line: &str) -> Option<usize> {
+    line.find("//")
+        .filter(|&i| line[i..].starts_with("///") && !line[i..].starts_with("////"))
 }
 
 /// A readable name for what a rule matches, or None for rules whose first tokens pest

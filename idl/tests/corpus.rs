@@ -141,7 +141,11 @@ fn design_example_has_the_documented_semantics_and_modes() {
     };
     assert_eq!(
         modes("transfer"),
-        own(&[("from", Mode::In), ("to", Mode::In), ("amount", Mode::InOut)])
+        own(&[
+            ("from", Mode::In),
+            ("to", Mode::In),
+            ("amount", Mode::InOut)
+        ])
     );
     assert_eq!(
         modes("read_block"),
@@ -162,7 +166,11 @@ fn design_example_has_the_documented_semantics_and_modes() {
         field_type(&model, "bank", "Account", "note"),
         &Type::Option(Box::new(Type::Primitive(Primitive::String)))
     );
-    assert_eq!(model.files.len(), 2, "bank.idl and the common.idl it imports");
+    assert_eq!(
+        model.files.len(),
+        2,
+        "bank.idl and the common.idl it imports"
+    );
 }
 
 #[test]
@@ -452,7 +460,12 @@ fn fingerprints_ignore_order_docs_and_parameter_names() {
         api([1, 2, 0], "Record", "", "value"),
         api([0, 1, 2], "Record", "/// Gets a record.", "value"),
         api([0, 1, 2], "Record", "", "renamed"),
-        api([2, 1, 0], "Record", "/// Docs.\n    /// More docs.", "other"),
+        api(
+            [2, 1, 0],
+            "Record",
+            "/// Docs.\n    /// More docs.",
+            "other",
+        ),
     ];
     for text in same {
         assert_eq!(ids(&check(&text)), base, "{text}");

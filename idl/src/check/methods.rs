@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use crate::ast;
 use crate::check::duplicates;
-use crate::check::scope::{Scope, SymbolKind, suggest};
+use crate::check::scope::{Scope, SymbolKind, is_builtin, suggest};
 use crate::diagnostic::Draft;
 use crate::ids::method_id;
 use crate::model::{Method, Param, Semantics};
@@ -76,6 +76,18 @@ fn check_method(
         .collect();
     let result = m.result.as_ref().map(|t| scope.resolve_type(t, drafts));
     let raises = m.raises.as_ref().map(|path| {
+        let only = "only an `exception` may follow `raises`";
+        if path.package.is_none() && is_builtin(&path.name.name) {
+            drafts.push(
+                Draft::new(
+                    path.span,
+                    format!("`{path}` is not an exception"),
+                    "this is a built-in type",
+                )
+                .help(only),
+            );
+            return None;
+        }
         let sym = scope.resolve(path, drafts)?;
         if sym.kind != SymbolKind::Exception {
             drafts.push(
@@ -85,7 +97,7 @@ fn check_method(
                     format!("this is {}", sym.kind.article()),
                 )
                 .also(sym.span, "defined here")
-                .help("only an `exception` may follow `raises`"),
+                .help(only),
             );
             return None;
         }
@@ -168,11 +180,12 @@ fn semantics(attrs: &[ast::Ident], drafts: &mut Vec<Draft>) -> Semantics {
     let mut seen: Vec<&ast::Ident> = Vec::new();
     for attr in attrs {
         let Some(&(_, s)) = ATTRIBUTES.iter().find(|(n, _)| *n == attr.name) else {
-            let known: Vec<String> = ATTRIBUTES.iter().map(|(n, _)| format!("`{n}`")).collect();
+            let mut known: Vec<String> = ATTRIBUTES.iter().map(|(n, _)| format!("`{n}`")).collect();
+            let last = known.pop().unwrap_or_default();
             let mut d = Draft::new(
                 attr.span,
                 format!("unknown attribute `{}`", attr.name),
-                format!("expected {}", known.join(", ")),
+                format!("expected {} or {last}", known.join(", ")),
             );
             if let Some(s) = suggest(&attr.name, ATTRIBUTES.iter().map(|(n, _)| *n)) {
                 d = d.help(format!("did you mean `{s}`?"));

@@ -189,6 +189,11 @@ impl<'a> Scope<'a> {
                     .iter()
                     .map(|a| self.resolve_type(a, drafts))
                     .collect();
+                // The key too, even when the value is wrong.
+                let key_ok = match (name, &args[0]) {
+                    ("map", Some(key)) => check_map_key(key, &t.args[0], drafts).is_some(),
+                    _ => true,
+                };
                 let mut args = args.into_iter().collect::<Option<Vec<Type>>>()?.into_iter();
                 let first = Box::new(args.next()?);
                 return match name {
@@ -196,8 +201,7 @@ impl<'a> Scope<'a> {
                     "option" => Some(Type::Option(first)),
                     _ => {
                         let value = Box::new(args.next()?);
-                        check_map_key(&first, &t.args[0], drafts)?;
-                        Some(Type::Map(first, value))
+                        key_ok.then_some(Type::Map(first, value))
                     }
                 };
             }
