@@ -219,10 +219,10 @@ fn syntax_error(id: FileId, text: &str, e: pest::error::Error<Rule>) -> Draft {
 fn misplaced_doc(text: &str, pos: usize) -> Option<std::ops::Range<usize>> {
     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
     let line_end = text[pos..].find('\n').map_or(text.len(), |n| pos + n);
-    if let Some(doc) = doc_start(&text[line_start..line_end]) {
-        if line_start + doc <= pos {
-            return Some(line_start + doc..line_end);
-        }
+    if let Some(doc) = doc_start(&text[line_start..line_end])
+        && line_start + doc <= pos
+    {
+        return Some(line_start + doc..line_end);
     }
     let rest = &text[pos..];
     let nothing_to_document =
@@ -242,7 +242,7 @@ fn misplaced_doc(text: &str, pos: usize) -> Option<std::ops::Range<usize>> {
 fn open_string(text: &str, pos: usize) -> Option<usize> {
     let line_start = text[..pos].rfind('\n').map_or(0, |i| i + 1);
     let line = &text[line_start..pos];
-    if line.matches('"').count() % 2 == 0 {
+    if line.matches('"').count().is_multiple_of(2) {
         return None;
     }
     let open = line_start + line.rfind('"')?;

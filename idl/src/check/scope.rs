@@ -234,10 +234,10 @@ impl<'a> Scope<'a> {
 
 /// Map keys must compare equal to themselves and hash: integers, bool, string, bytes.
 fn check_map_key(key: &Type, written: &ast::TypeRef, drafts: &mut Vec<Draft>) -> Option<()> {
-    if let Type::Primitive(p) = key {
-        if p.is_map_key() {
-            return Some(());
-        }
+    if let Type::Primitive(p) = key
+        && p.is_map_key()
+    {
+        return Some(());
     }
     drafts.push(
         Draft::new(
