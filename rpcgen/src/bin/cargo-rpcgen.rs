@@ -1,4 +1,4 @@
-//! `cargo rpcgen`: check IDL files (and, later, generate code) from the command line.
+//! `cargo rpcgen`: check IDL files and generate Rust code from them.
 //!
 //! Installed with `cargo install --path rpcgen`, cargo runs it for `cargo rpcgen ...`,
 //! passing `rpcgen` as the first argument; in the repository,
@@ -41,6 +41,26 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Fancy)]
         format: Format,
     },
+    /// Generate Rust code from IDL files: one `<package>.rs` per package and a `mod.rs`
+    /// declaring them, so that `mod DIR;` includes all of it.
+    ///
+    /// Files are written only when their content changes. With `--check`, nothing is
+    /// written: the command fails if any file in DIR is missing or differs from what
+    /// would be generated (for projects that commit generated code).
+    Generate {
+        /// The IDL files; imports are found relative to each file.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// The folder to write to.
+        #[arg(short = 'o', long = "out-dir", value_name = "DIR")]
+        out_dir: PathBuf,
+        /// Fail instead of writing when the files on disk are stale.
+        #[arg(long)]
+        check: bool,
+        /// How to show IDL errors (see `check --help`).
+        #[arg(long, value_enum, default_value_t = Format::Fancy)]
+        format: Format,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -53,6 +73,89 @@ fn main() -> ExitCode {
     let Cargo::Rpcgen(cli) = Cargo::parse();
     match cli.command {
         Command::Check { files, format } => check(&files, format),
+        Command::Generate {
+            files,
+            out_dir,
+            check,
+            format,
+        } => generate(&files, &out_dir, check, format),
+    }
+}
+
+fn generate(
+    files: &[PathBuf],
+    out_dir: &std::path::Path,
+    check_only: bool,
+    format: Format,
+) -> ExitCode {
+    let model = match idl::load(files) {
+        Ok(model) => model,
+        Err(e) => return report(e, format),
+    };
+    let generated = match rpcgen::generate(&model) {
+        Ok(generated) => generated,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let index = rpcgen::module_index(&generated);
+    let outputs = generated
+        .iter()
+        .map(|f| (out_dir.join(format!("{}.rs", f.package)), f.code.as_str()))
+        .chain(std::iter::once((out_dir.join("mod.rs"), index.as_str())));
+    if check_only {
+        let stale: Vec<String> = outputs
+            .filter(|(path, code)| std::fs::read_to_string(path).map_or(true, |old| old != *code))
+            .map(|(path, _)| path.display().to_string())
+            .collect();
+        if stale.is_empty() {
+            println!("ok: generated code in {} is up to date", out_dir.display());
+            return ExitCode::SUCCESS;
+        }
+        eprintln!(
+            "error: generated code is stale or missing: {}",
+            stale.join(", ")
+        );
+        eprintln!(
+            "help: run `cargo rpcgen generate ... -o {}` and commit the result",
+            out_dir.display()
+        );
+        return ExitCode::from(1);
+    }
+    if let Err(e) = std::fs::create_dir_all(out_dir) {
+        eprintln!("error: cannot create {}: {e}", out_dir.display());
+        return ExitCode::from(2);
+    }
+    let mut changed = 0;
+    for (path, code) in outputs {
+        match rpcgen::write_if_changed(&path, code) {
+            Ok(wrote) => changed += usize::from(wrote),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    println!(
+        "ok: {} package(s) generated in {} ({changed} file(s) changed)",
+        generated.len(),
+        out_dir.display()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Prints why the IDL could not be loaded; the exit code says whether it was read.
+fn report(e: idl::Error, format: Format) -> ExitCode {
+    match e {
+        idl::Error::Invalid(diagnostics) => {
+            eprintln!("{}", render(&diagnostics, format));
+            ExitCode::from(1)
+        }
+        e @ idl::Error::Read { .. } => {
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
     }
 }
 
@@ -70,14 +173,7 @@ fn check(files: &[PathBuf], format: Format) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(idl::Error::Invalid(diagnostics)) => {
-            eprintln!("{}", render(&diagnostics, format));
-            ExitCode::from(1)
-        }
-        Err(e @ idl::Error::Read { .. }) => {
-            eprintln!("error: {e}");
-            ExitCode::from(2)
-        }
+        Err(e) => report(e, format),
     }
 }
 

@@ -1,0 +1,358 @@
+//! The calling side: a [`Channel`] to a server, and the [`Client`] that generated stubs
+//! use to make calls over it.
+
+mod connection;
+
+pub(crate) use connection::write_batches;
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::net::TcpStream;
+
+use crate::error::{CallError, ConnectError, Outcome};
+use crate::id::{client_id, next_seq};
+use crate::spec::{InterfaceSpec, MethodSpec};
+use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
+use connection::{Connection, Incoming};
+
+/// How a channel behaves.
+#[derive(Debug, Clone)]
+pub struct ChannelConfig {
+    /// How long a call waits for its reply before failing with [`CallError::Timeout`].
+    pub timeout: Duration,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+    /// The largest reply accepted, in bytes.
+    pub max_frame: usize,
+}
+
+impl Default for ChannelConfig {
+    fn default() -> Self {
+        ChannelConfig {
+            timeout: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(10),
+            max_frame: DEFAULT_MAX_FRAME,
+        }
+    }
+}
+
+/// A connection to one server, shared by every client stub made from it.
+///
+/// Cloning is cheap; all clones share one TCP connection, which carries any number of
+/// concurrent calls. When the connection breaks, calls waiting on it fail and the next
+/// call connects again.
+#[derive(Debug, Clone)]
+pub struct Channel {
+    inner: Arc<ChannelInner>,
+}
+
+#[derive(Debug)]
+struct ChannelInner {
+    address: String,
+    config: ChannelConfig,
+    connection: Mutex<Option<Arc<Connection>>>,
+    /// Held while connecting, so that a broken connection is replaced once, not once per
+    /// waiting caller.
+    connecting: tokio::sync::Mutex<()>,
+}
+
+impl Channel {
+    /// Connects to the server at `address` (`host:port`).
+    pub async fn connect(address: impl Into<String>) -> Result<Channel, ConnectError> {
+        Channel::connect_with(address, ChannelConfig::default()).await
+    }
+
+    /// Connects with a non-default configuration.
+    pub async fn connect_with(
+        address: impl Into<String>,
+        config: ChannelConfig,
+    ) -> Result<Channel, ConnectError> {
+        let channel = Channel {
+            inner: Arc::new(ChannelInner {
+                address: address.into(),
+                config,
+                connection: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            }),
+        };
+        channel.connection().await?;
+        Ok(channel)
+    }
+
+    /// The address this channel connects to.
+    pub fn address(&self) -> &str {
+        &self.inner.address
+    }
+
+    /// The channel's configuration.
+    pub fn config(&self) -> &ChannelConfig {
+        &self.inner.config
+    }
+
+    fn current(&self) -> Option<Arc<Connection>> {
+        let slot = self
+            .inner
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        slot.as_ref().filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// The live connection, connecting if there is none.
+    async fn connection(&self) -> Result<Arc<Connection>, ConnectError> {
+        if let Some(conn) = self.current() {
+            return Ok(conn);
+        }
+        let _connecting = self.inner.connecting.lock().await;
+        if let Some(conn) = self.current() {
+            return Ok(conn);
+        }
+        let address = &self.inner.address;
+        let error = |source| ConnectError {
+            address: address.clone(),
+            source,
+        };
+        let stream = tokio::time::timeout(
+            self.inner.config.connect_timeout,
+            TcpStream::connect(address),
+        )
+        .await
+        .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
+        .map_err(error)?;
+        let conn = Connection::start(stream, self.inner.config.max_frame);
+        *self
+            .inner
+            .connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
+        Ok(conn)
+    }
+}
+
+/// Makes calls to one object on one server; what generated `...Client` stubs wrap.
+#[derive(Debug, Clone)]
+pub struct Client {
+    channel: Channel,
+    interface: &'static InterfaceSpec,
+    binding: u64,
+    object: u64,
+    timeout: Duration,
+}
+
+impl Client {
+    /// A client of `interface`'s well-known object on the server behind `channel`.
+    pub fn new(channel: Channel, interface: &'static InterfaceSpec) -> Client {
+        Client {
+            timeout: channel.config().timeout,
+            channel,
+            interface,
+            binding: 0,
+            object: interface.object,
+        }
+    }
+
+    /// The same client with another per-call timeout.
+    pub fn with_timeout(mut self, timeout: Duration) -> Client {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The same client, addressing the server's incarnation `binding` (from a binder) and
+    /// object `object`.
+    pub fn with_target(mut self, binding: u64, object: u64) -> Client {
+        self.binding = binding;
+        self.object = object;
+        self
+    }
+
+    /// The interface this client calls.
+    pub fn interface(&self) -> &'static InterfaceSpec {
+        self.interface
+    }
+
+    /// The channel the calls go over.
+    pub fn channel(&self) -> &Channel {
+        &self.channel
+    }
+
+    fn header(&self, method: &MethodSpec, seq: u64) -> Header {
+        Header::request(
+            client_id(),
+            seq,
+            self.binding,
+            self.object,
+            method.id,
+            method.fingerprint,
+        )
+    }
+
+    /// Calls `method`, which raises no exception, with `request` (its `in` and `inout`
+    /// arguments) and waits for the reply (its result and `inout`/`out` values).
+    pub async fn call<Req, Rep>(
+        &self,
+        method: &'static MethodSpec,
+        request: &Req,
+    ) -> Result<Rep, CallError>
+    where
+        Req: Serialize + ?Sized,
+        Rep: DeserializeOwned,
+    {
+        self.invoke(method, request, |_| {
+            Err(wire::DecodeError::Malformed {
+                what: "exception",
+                message: "the method declares no exception".into(),
+            })
+        })
+        .await
+    }
+
+    /// Like [`Client::call`], for a method that may raise exception `E`.
+    pub async fn call_raising<Req, Rep, E>(
+        &self,
+        method: &'static MethodSpec,
+        request: &Req,
+    ) -> Result<Rep, CallError<E>>
+    where
+        Req: Serialize + ?Sized,
+        Rep: DeserializeOwned,
+        E: DeserializeOwned,
+    {
+        self.invoke(method, request, |bytes| wire::decode(bytes, "exception"))
+            .await
+    }
+
+    async fn invoke<Req, Rep, E>(
+        &self,
+        method: &'static MethodSpec,
+        request: &Req,
+        exception: fn(&[u8]) -> Result<E, wire::DecodeError>,
+    ) -> Result<Rep, CallError<E>>
+    where
+        Req: Serialize + ?Sized,
+        Rep: DeserializeOwned,
+    {
+        let payload = Payload::encode(request).map_err(|e| {
+            CallError::Protocol(format!(
+                "cannot encode the arguments of `{}`: {e}",
+                method.name
+            ))
+        })?;
+        let seq = next_seq();
+        let message = payload.seal(&self.header(method, seq));
+        let conn = self
+            .channel
+            .connection()
+            .await
+            .map_err(|e| CallError::Connection {
+                message: e.to_string(),
+                outcome: Outcome::NotExecuted,
+            })?;
+        let reply = conn.expect(seq);
+        if !conn.send(message).await {
+            conn.forget(seq);
+            return Err(CallError::Connection {
+                message: "the connection closed before the request was sent".into(),
+                outcome: Outcome::NotExecuted,
+            });
+        }
+        let incoming = match tokio::time::timeout(self.timeout, reply).await {
+            Err(_) => {
+                conn.forget(seq);
+                return Err(CallError::Timeout(self.timeout));
+            }
+            Ok(Err(_)) => {
+                return Err(CallError::Connection {
+                    message: "the connection closed".into(),
+                    outcome: Outcome::Unknown,
+                });
+            }
+            Ok(Ok(Err((message, outcome)))) => {
+                return Err(CallError::Connection { message, outcome });
+            }
+            Ok(Ok(Ok(incoming))) => incoming,
+        };
+        interpret(method, &incoming, exception)
+    }
+
+    /// Sends a `oneway` call: returns once the request is queued on the connection.
+    pub async fn send<Req>(
+        &self,
+        method: &'static MethodSpec,
+        request: &Req,
+    ) -> Result<(), CallError>
+    where
+        Req: Serialize + ?Sized,
+    {
+        let payload = Payload::encode(request).map_err(|e| {
+            CallError::Protocol(format!(
+                "cannot encode the arguments of `{}`: {e}",
+                method.name
+            ))
+        })?;
+        let mut header = self.header(method, next_seq());
+        header.flags |= FLAG_ONEWAY;
+        let conn = self
+            .channel
+            .connection()
+            .await
+            .map_err(|e| CallError::Connection {
+                message: e.to_string(),
+                outcome: Outcome::NotExecuted,
+            })?;
+        if conn.send(payload.seal(&header)).await {
+            Ok(())
+        } else {
+            Err(CallError::Connection {
+                message: "the connection closed before the request was sent".into(),
+                outcome: Outcome::NotExecuted,
+            })
+        }
+    }
+}
+
+/// Turns a reply into the call's result.
+fn interpret<Rep, E>(
+    method: &'static MethodSpec,
+    incoming: &Incoming,
+    exception: fn(&[u8]) -> Result<E, wire::DecodeError>,
+) -> Result<Rep, CallError<E>>
+where
+    Rep: DeserializeOwned,
+{
+    let payload = incoming.payload();
+    let text = || wire::decode::<String>(payload, "message").unwrap_or_else(|e| e.to_string());
+    let malformed =
+        |e: wire::DecodeError| CallError::Protocol(format!("reply to `{}`: {e}", method.name));
+    match incoming.header.status() {
+        Some(Status::Ok) => wire::decode(payload, "results").map_err(malformed),
+        Some(Status::Exception) => {
+            Err(CallError::Exception(exception(payload).map_err(malformed)?))
+        }
+        Some(Status::UnknownMethod | Status::UnknownObject) => Err(CallError::UnknownMethod {
+            method: method.name,
+            message: text(),
+        }),
+        Some(Status::FingerprintMismatch) => Err(CallError::FingerprintMismatch {
+            method: method.name,
+            client: method.fingerprint,
+            server: wire::decode(payload, "fingerprint").map_err(malformed)?,
+        }),
+        Some(Status::ServerFault) => Err(CallError::ServerFault {
+            method: method.name,
+            message: text(),
+        }),
+        Some(Status::BadRequest) => Err(CallError::Protocol(format!(
+            "the server could not decode the arguments of `{}`: {}",
+            method.name,
+            text()
+        ))),
+        Some(Status::UnknownBinding) => Err(CallError::UnknownBinding(text())),
+        None => Err(CallError::Protocol(format!(
+            "reply to `{}` has unknown status {}",
+            method.name, incoming.header.status
+        ))),
+    }
+}

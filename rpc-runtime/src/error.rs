@@ -1,0 +1,126 @@
+//! What can go wrong with a call, told apart so a caller can act on it.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+/// Whether a failed call ran on the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The server certainly did not run it: safe to retry any call.
+    NotExecuted,
+    /// It may or may not have run (e.g. no reply came): retry only an idempotent call.
+    Unknown,
+    /// It ran (and raised an exception, or failed while running).
+    Executed,
+}
+
+/// Why a call did not return a value. `E` is the method's exception type (from
+/// `raises`), [`Infallible`] when it has none.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError<E = Infallible> {
+    /// The method ran and raised its declared exception.
+    #[error("the server raised: {0}")]
+    Exception(E),
+    /// No reply within the call's timeout.
+    #[error("no reply within {0:?}; the call may or may not have run")]
+    Timeout(Duration),
+    /// The connection could not be made, or broke before the reply came.
+    #[error("connection failed: {message}")]
+    Connection {
+        /// What failed.
+        message: String,
+        /// Whether the request had been handed to the network.
+        outcome: Outcome,
+    },
+    /// The peer sent bytes this runtime cannot understand, or refused ours as malformed.
+    #[error("protocol error: {0}")]
+    Protocol(String),
+    /// The server has no such method (or no such object) here.
+    #[error("the server does not know method `{method}`: {message}")]
+    UnknownMethod {
+        /// The method called.
+        method: &'static str,
+        /// What the server said.
+        message: String,
+    },
+    /// Client and server were generated from different versions of the method.
+    #[error(
+        "method `{method}` has another signature on the server (fingerprint {server:#018x}, \
+         client {client:#018x}): regenerate the stubs from the same IDL"
+    )]
+    FingerprintMismatch {
+        /// The method called.
+        method: &'static str,
+        /// The client's fingerprint.
+        client: u64,
+        /// The server's fingerprint.
+        server: u64,
+    },
+    /// The server failed while running the method (it panicked).
+    #[error("the server failed while running `{method}`: {message}")]
+    ServerFault {
+        /// The method called.
+        method: &'static str,
+        /// What the server said.
+        message: String,
+    },
+    /// The server is not the one this client was bound to (it restarted).
+    #[error("the server refused the binding: {0}")]
+    UnknownBinding(String),
+}
+
+impl<E> CallError<E> {
+    /// Whether the call ran on the server.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            CallError::Exception(_) | CallError::ServerFault { .. } => Outcome::Executed,
+            CallError::Timeout(_) => Outcome::Unknown,
+            CallError::Connection { outcome, .. } => *outcome,
+            CallError::Protocol(_) => Outcome::Unknown,
+            CallError::UnknownMethod { .. }
+            | CallError::FingerprintMismatch { .. }
+            | CallError::UnknownBinding(_) => Outcome::NotExecuted,
+        }
+    }
+
+    /// The same error with the exception mapped by `f`; the other variants carry over.
+    /// For a call with no exception, `err.map_exception(|never| match never {})` turns a
+    /// `CallError` into a `CallError<E>` of any `E`.
+    pub fn map_exception<F>(self, f: impl FnOnce(E) -> F) -> CallError<F> {
+        match self {
+            CallError::Exception(e) => CallError::Exception(f(e)),
+            CallError::Timeout(d) => CallError::Timeout(d),
+            CallError::Connection { message, outcome } => {
+                CallError::Connection { message, outcome }
+            }
+            CallError::Protocol(m) => CallError::Protocol(m),
+            CallError::UnknownMethod { method, message } => {
+                CallError::UnknownMethod { method, message }
+            }
+            CallError::FingerprintMismatch {
+                method,
+                client,
+                server,
+            } => CallError::FingerprintMismatch {
+                method,
+                client,
+                server,
+            },
+            CallError::ServerFault { method, message } => {
+                CallError::ServerFault { method, message }
+            }
+            CallError::UnknownBinding(m) => CallError::UnknownBinding(m),
+        }
+    }
+}
+
+/// A connection could not be set up.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot connect to {address}: {source}")]
+pub struct ConnectError {
+    /// Where to.
+    pub address: String,
+    /// What the operating system said.
+    #[source]
+    pub source: std::io::Error,
+}

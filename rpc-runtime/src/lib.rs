@@ -1,0 +1,72 @@
+//! The runtime under rpcgen's generated stubs.
+//!
+//! Generated code — from an IDL file through `rpcgen`, or from a trait through
+//! `#[remote]` — needs only this crate: it re-exports what the generated code uses.
+//! What runs:
+//!
+//! - [`wire`]: the message format (a header with the invocation id and target, then a
+//!   postcard payload) and stream framing; `docs/PROTOCOL.md` specifies it byte by byte;
+//! - [`Channel`] and [`Client`]: one TCP connection carrying many concurrent calls,
+//!   replies matched by invocation id, a timeout per call;
+//! - [`Server`]: concurrent or sequential dispatch to [`Service`]s, graceful shutdown,
+//!   panics turned into error replies;
+//! - [`CallError`]: every way a call can fail, with whether it ran ([`Outcome`]).
+//!
+//! # Examples
+//!
+//! Including the code rpcgen generated from `bank.idl` in a build script:
+//!
+//! ```ignore
+//! pub mod bank {
+//!     rpc_runtime::include_idl!("bank");
+//! }
+//! ```
+
+pub mod client;
+mod error;
+pub mod id;
+pub mod server;
+mod spec;
+pub mod wire;
+
+pub use client::{Channel, ChannelConfig, Client};
+pub use error::{CallError, ConnectError, Outcome};
+pub use server::{Concurrency, Reply, Server, ServerConfig, ServerHandle, Service};
+pub use spec::{InterfaceSpec, MethodSpec, Semantics};
+
+/// Re-exported for generated code, which derives serde's traits through this path.
+pub use serde;
+/// Re-exported for generated code: fast encoding of `bytes` values.
+pub use serde_bytes;
+
+/// Includes the Rust code rpcgen generated for IDL package `package` in a build script
+/// (the file `$OUT_DIR/<package>.rs`).
+///
+/// Put each package in a module of its own, all as siblings, since generated code refers
+/// to other packages as `super::<package>`:
+///
+/// ```ignore
+/// pub mod bank { rpc_runtime::include_idl!("bank"); }
+/// pub mod common { rpc_runtime::include_idl!("common"); }
+/// ```
+#[macro_export]
+macro_rules! include_idl {
+    ($package:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+}
+
+/// A reference to a remote object, as an interface-typed IDL parameter carries it: where
+/// the object lives and which it is. (Turning it into a client proxy on arrival comes
+/// with remote object support.)
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct ObjectRef {
+    /// The server's address, `host:port`.
+    pub address: String,
+    /// The server incarnation's binding uid.
+    pub binding: u64,
+    /// The object's id on that server.
+    pub object: u64,
+    /// The interface's full name, `package.Interface`.
+    pub interface: String,
+}

@@ -1,0 +1,236 @@
+//! The serving side: a [`Server`] accepts connections and dispatches each request to the
+//! [`Service`] registered for its object.
+//!
+//! Two modes, as in the textbook: **concurrent** (a task per request, at most
+//! `max_in_flight` at once) and **sequential** (the "iterative server": one call at a time
+//! across all connections, in arrival order per connection). A panicking handler costs
+//! one [`Reply::Fault`]; the server keeps serving.
+
+mod catch_unwind;
+mod connection;
+mod service;
+
+pub use service::{Handler, Reply, Service, decode_args, unknown_method};
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::{TcpListener, ToSocketAddrs};
+use tokio::sync::{Semaphore, watch};
+use tokio::task::JoinSet;
+
+use crate::id::random_u64;
+use crate::wire::DEFAULT_MAX_FRAME;
+
+/// How many calls run at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Concurrency {
+    /// A task per request, at most this many running; further requests wait.
+    Concurrent {
+        /// The bound.
+        max_in_flight: usize,
+    },
+    /// One call at a time across the whole server.
+    Sequential,
+}
+
+/// How a server behaves.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Concurrent or sequential.
+    pub concurrency: Concurrency,
+    /// The largest request accepted, in bytes; a larger one closes its connection.
+    pub max_frame: usize,
+    /// How long [`ServerHandle::shutdown`] waits for running calls.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            concurrency: Concurrency::Concurrent {
+                max_in_flight: 1024,
+            },
+            max_frame: DEFAULT_MAX_FRAME,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// What every connection of a server shares.
+pub(crate) struct Shared {
+    config: ServerConfig,
+    uid: u64,
+    services: HashMap<u64, Arc<dyn Service>>,
+    permits: Arc<Semaphore>,
+}
+
+/// A server being set up: register services, then serve.
+///
+/// # Examples
+///
+/// ```no_run
+/// # async fn example(service: impl rpc_runtime::Service) -> std::io::Result<()> {
+/// let server = rpc_runtime::Server::new().add_service(service).bind("127.0.0.1:0").await?;
+/// println!("serving on {}", server.local_addr());
+/// server.shutdown().await;
+/// # Ok(()) }
+/// ```
+pub struct Server {
+    config: ServerConfig,
+    services: HashMap<u64, Arc<dyn Service>>,
+}
+
+impl Default for Server {
+    fn default() -> Self {
+        Server::new()
+    }
+}
+
+impl Server {
+    /// A server with the default configuration and no services.
+    pub fn new() -> Server {
+        Server::with_config(ServerConfig::default())
+    }
+
+    /// A server with `config` and no services.
+    pub fn with_config(config: ServerConfig) -> Server {
+        Server {
+            config,
+            services: HashMap::new(),
+        }
+    }
+
+    /// Serves `service` at its interface's well-known object id.
+    pub fn add_service(self, service: impl Service) -> Server {
+        let object = service.spec().object;
+        self.add_object(object, service)
+    }
+
+    /// Serves `service` at object id `object` (replacing what was there).
+    pub fn add_object(mut self, object: u64, service: impl Service) -> Server {
+        self.services.insert(object, Arc::new(service));
+        self
+    }
+
+    /// Listens on `address` and serves in the background until shut down.
+    pub async fn bind(self, address: impl ToSocketAddrs) -> std::io::Result<ServerHandle> {
+        let listener = TcpListener::bind(address).await?;
+        self.serve(listener)
+    }
+
+    /// Serves connections from `listener` in the background until shut down.
+    pub fn serve(self, listener: TcpListener) -> std::io::Result<ServerHandle> {
+        let local_addr = listener.local_addr()?;
+        let permits = match self.config.concurrency {
+            Concurrency::Concurrent { max_in_flight } => {
+                max_in_flight.clamp(1, Semaphore::MAX_PERMITS)
+            }
+            Concurrency::Sequential => 1,
+        };
+        let shared = Arc::new(Shared {
+            config: self.config,
+            uid: random_u64(),
+            services: self.services,
+            permits: Arc::new(Semaphore::new(permits)),
+        });
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
+        Ok(ServerHandle {
+            local_addr,
+            shared,
+            permits,
+            stop,
+            task,
+        })
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.wait_for(|stop| *stop) => break,
+            // Reap finished connections so the set does not grow.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let _ = stream.set_nodelay(true);
+                let (read, write) = stream.into_split();
+                connections.spawn(connection::serve(
+                    read,
+                    write,
+                    peer,
+                    shared.clone(),
+                    stopped.clone(),
+                ));
+            }
+            // Out of file descriptors and the like: wait a little rather than spin.
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    let grace = shared.config.shutdown_grace;
+    if tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("shutdown: calls still running after {grace:?} were abandoned");
+        connections.abort_all();
+    }
+}
+
+/// A running server.
+#[derive(Debug)]
+pub struct ServerHandle {
+    local_addr: std::net::SocketAddr,
+    shared: Arc<Shared>,
+    permits: usize,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("uid", &self.uid)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ServerHandle {
+    /// The address the server listens on.
+    pub fn local_addr(&self) -> std::net::SocketAddr {
+        self.local_addr
+    }
+
+    /// This server incarnation's binding uid.
+    pub fn uid(&self) -> u64 {
+        self.shared.uid
+    }
+
+    /// How many calls are running now.
+    pub fn calls_in_flight(&self) -> usize {
+        self.permits - self.shared.permits.available_permits()
+    }
+
+    /// Stops accepting connections and requests, lets running calls finish and send
+    /// their replies (for at most the configured grace period), then closes every
+    /// connection.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}

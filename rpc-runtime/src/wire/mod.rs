@@ -1,0 +1,21 @@
+//! The bytes on the wire: a message is a [`Header`] followed by a payload, both in
+//! postcard; over a stream each message is a length-prefixed frame.
+//!
+//! `docs/PROTOCOL.md` specifies all of it byte by byte. In short:
+//!
+//! ```text
+//! frame   = length:u32be message           (streams only; a datagram is one message)
+//! message = header payload
+//! header  = version:u8 kind:u8 flags:u8 status:u8
+//!           client:varint seq:varint binding:varint object:varint
+//!           method:varint fingerprint:varint ack:varint
+//! payload = postcard(arguments | results | exception | text)
+//! ```
+
+mod frame;
+mod header;
+mod payload;
+
+pub use frame::{DEFAULT_MAX_FRAME, FrameError, FrameReader, LENGTH_PREFIX};
+pub use header::{FLAG_ONEWAY, Header, Kind, MAX_HEADER, Status, VERSION};
+pub use payload::{DecodeError, Message, Payload, decode};

@@ -1,0 +1,157 @@
+//! Encoding a message into one buffer, and decoding one from a received buffer.
+//!
+//! A [`Payload`] is encoded after a gap of [`HEADROOM`] bytes, so that the header and the
+//! stream length prefix can be written in front of it afterwards: a message goes out as
+//! one contiguous slice, with no copy of the payload.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::frame::LENGTH_PREFIX;
+use super::header::{Header, MAX_HEADER, VERSION};
+
+/// Room left at the front of every payload buffer: length prefix plus the largest header.
+const HEADROOM: usize = LENGTH_PREFIX + MAX_HEADER;
+
+/// An encoded payload, with room in front for its header.
+#[derive(Debug, Clone)]
+pub struct Payload {
+    buf: Vec<u8>,
+}
+
+/// Why bytes could not be turned into a value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// postcard refused the bytes (truncated, bad varint, bad UTF-8, unknown variant...).
+    #[error("malformed {what}: {message}")]
+    Malformed {
+        /// What was being decoded.
+        what: &'static str,
+        /// What postcard said.
+        message: String,
+    },
+    /// The value ended before the bytes did.
+    #[error("{extra} unexpected byte(s) after the {what}")]
+    Trailing {
+        /// What was being decoded.
+        what: &'static str,
+        /// How many bytes were left over.
+        extra: usize,
+    },
+    /// The header names a protocol version this runtime does not speak.
+    #[error("unsupported protocol version {0} (this runtime speaks {VERSION})")]
+    Version(u8),
+}
+
+impl Payload {
+    /// Encodes `value`.
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, postcard::Error> {
+        let mut buf = Vec::with_capacity(HEADROOM + 64);
+        buf.resize(HEADROOM, 0);
+        let buf = postcard::to_io(value, buf)?;
+        Ok(Payload { buf })
+    }
+
+    /// An empty payload.
+    pub fn empty() -> Payload {
+        Payload {
+            buf: vec![0; HEADROOM],
+        }
+    }
+
+    /// The encoded bytes.
+    pub fn bytes(&self) -> &[u8] {
+        &self.buf[HEADROOM..]
+    }
+
+    /// Puts `header` in front, making a message.
+    pub fn seal(mut self, header: &Header) -> Message {
+        let mut scratch = [0u8; MAX_HEADER];
+        let used = match postcard::to_slice(header, &mut scratch) {
+            Ok(used) => used.len(),
+            // A header always fits MAX_HEADER bytes (see the unit test of header.rs).
+            Err(_) => unreachable!("a header is at most MAX_HEADER bytes"),
+        };
+        let start = HEADROOM - used;
+        self.buf[start..HEADROOM].copy_from_slice(&scratch[..used]);
+        Message {
+            buf: self.buf,
+            start,
+        }
+    }
+}
+
+/// A whole message (header and payload) ready to send, with room for a length prefix.
+#[derive(Debug, Clone)]
+pub struct Message {
+    buf: Vec<u8>,
+    start: usize,
+}
+
+impl Message {
+    /// The message as a datagram: header and payload.
+    pub fn datagram(&self) -> &[u8] {
+        &self.buf[self.start..]
+    }
+
+    /// The message as a stream frame: big-endian length, then header and payload.
+    pub fn frame(&mut self) -> &[u8] {
+        let len = (self.buf.len() - self.start) as u32;
+        let at = self.start - LENGTH_PREFIX;
+        self.buf[at..self.start].copy_from_slice(&len.to_be_bytes());
+        &self.buf[at..]
+    }
+
+    /// Splits a received message into its header and payload bytes.
+    pub fn parse(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
+        let (header, payload) =
+            postcard::take_from_bytes::<Header>(bytes).map_err(|e| DecodeError::Malformed {
+                what: "header",
+                message: e.to_string(),
+            })?;
+        if header.version != VERSION {
+            return Err(DecodeError::Version(header.version));
+        }
+        Ok((header, payload))
+    }
+}
+
+/// Decodes a whole payload as a `T`, refusing leftover bytes.
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed {
+            what,
+            message: e.to_string(),
+        })?;
+    if !rest.is_empty() {
+        return Err(DecodeError::Trailing {
+            what,
+            extra: rest.len(),
+        });
+    }
+    Ok(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sealed_message_parses_back() {
+        let header = Header::request(1, 2, 3, 4, 5, 6);
+        let mut msg = Payload::encode(&("hi", 7u16)).unwrap().seal(&header);
+        let frame = msg.frame().to_vec();
+        let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
+        assert_eq!(len, frame.len() - 4);
+        let (h, payload) = Message::parse(&frame[4..]).unwrap();
+        assert_eq!(h, header);
+        assert_eq!(
+            decode::<(String, u16)>(payload, "args").unwrap(),
+            ("hi".into(), 7)
+        );
+        assert!(matches!(
+            decode::<u8>(&[1, 2], "args"),
+            Err(DecodeError::Trailing { extra: 1, .. })
+        ));
+    }
+}

@@ -1,0 +1,114 @@
+//! The client stub: `BankClient`, one async method per IDL method.
+//!
+//! Copy/restore: an `inout` argument is borrowed for the request, and once the reply
+//! has come the server's final value is written into the caller's variable; an `out`
+//! argument is only written. A call that fails writes nothing.
+
+use idl::{Interface, Method, Mode, Semantics};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::interface::{Names, exception, params, result_field};
+use super::names::ident;
+use super::types::rust_type;
+use super::{allow, docs};
+
+/// The client struct and its methods.
+pub fn client(interface: &Interface, names: &Names) -> TokenStream {
+    let service = &names.service;
+    let client = format_ident!("{}Client", service.to_string().trim_start_matches("r#"));
+    let facts = &names.facts;
+    let doc = format!(
+        " Calls a remote [`{service}`]. Cheap to clone: clones share the channel's connection."
+    );
+    let methods = interface.methods.iter().map(|m| method(m, names));
+    let allow = allow();
+    quote! {
+        #[doc = #doc]
+        #[derive(::core::fmt::Debug, ::core::clone::Clone)]
+        #allow
+        pub struct #client {
+            client: ::rpc_runtime::Client,
+        }
+
+        #allow
+        impl #client {
+            /// A client of the server behind `channel`.
+            pub fn new(channel: ::rpc_runtime::Channel) -> Self {
+                Self { client: ::rpc_runtime::Client::new(channel, &#facts::SPEC) }
+            }
+
+            /// A client over an already configured runtime client (another object id or
+            /// binding).
+            pub fn from_client(client: ::rpc_runtime::Client) -> Self {
+                Self { client }
+            }
+
+            /// The same client with another per-call timeout.
+            pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
+                Self { client: self.client.clone().with_timeout(timeout) }
+            }
+
+            #(#methods)*
+        }
+    }
+}
+
+fn method(m: &Method, names: &Names) -> TokenStream {
+    let here = &names.package;
+    let facts = &names.facts;
+    let spec = names.method_const(m);
+    let name = ident(&m.name);
+    let doc = docs(&m.docs, || format!(" The `{}` method.", m.name));
+    let params = params(m, here);
+    let request = names.wire(m, "RequestRef");
+    let sent = m.params.iter().filter(|p| p.mode != Mode::Out).map(|p| {
+        let n = ident(&p.name);
+        match p.mode {
+            Mode::InOut => quote!(#n: &*#n),
+            _ => quote!(#n: &#n),
+        }
+    });
+    let build = quote!(let __request = #request { #(#sent),* };);
+    if m.semantics == Semantics::Maybe {
+        return quote! {
+            #doc
+            ///
+            /// A `oneway` call: returns once the request is on its way; no reply comes.
+            pub async fn #name(&self, #(#params),*) -> ::core::result::Result<(), ::rpc_runtime::CallError> {
+                #build
+                self.client.send(&#facts::methods::#spec, &__request).await
+            }
+        };
+    }
+    let reply = names.wire(m, "Reply");
+    let (error, call) = match exception(m, here) {
+        Some(e) => (quote!(::rpc_runtime::CallError<#e>), quote!(call_raising)),
+        None => (quote!(::rpc_runtime::CallError), quote!(call)),
+    };
+    let result = m
+        .result
+        .as_ref()
+        .map_or_else(|| quote!(()), |t| rust_type(t, here));
+    let restore = m.params.iter().filter(|p| p.mode != Mode::In).map(|p| {
+        let n = ident(&p.name);
+        quote!(*#n = __reply.#n;)
+    });
+    let value = if m.result.is_some() {
+        let field = result_field();
+        quote!(__reply.#field)
+    } else {
+        quote!(())
+    };
+    quote! {
+        #doc
+        pub async fn #name(&self, #(#params),*)
+            -> ::core::result::Result<#result, #error>
+        {
+            #build
+            let __reply: #reply = self.client.#call(&#facts::methods::#spec, &__request).await?;
+            #(#restore)*
+            ::core::result::Result::Ok(#value)
+        }
+    }
+}

@@ -1,0 +1,80 @@
+//! Rust names for IDL names.
+//!
+//! IDL identifiers may be Rust keywords (`type`, `match`, `gen`): they become raw
+//! identifiers (`r#type`). The few keywords that cannot be raw (`self`, `Self`, `super`,
+//! `crate`, `_`) get a trailing underscore instead; the wire never carries names, so
+//! this changes nothing for other languages.
+
+use proc_macro2::{Ident, Span};
+
+/// Keywords of Rust 2024, strict and reserved, that may be written as raw identifiers.
+const RAW_KEYWORDS: &[&str] = &[
+    "abstract", "as", "async", "await", "become", "box", "break", "const", "continue", "do", "dyn",
+    "else", "enum", "extern", "false", "final", "fn", "for", "gen", "if", "impl", "in", "let",
+    "loop", "macro", "match", "mod", "move", "mut", "override", "priv", "pub", "ref", "return",
+    "static", "struct", "trait", "true", "try", "type", "typeof", "unsafe", "unsized", "use",
+    "virtual", "where", "while", "yield",
+];
+
+/// Keywords that cannot be raw identifiers.
+const NOT_RAW: &[&str] = &["self", "Self", "super", "crate", "_"];
+
+/// The Rust identifier for an IDL name, as written.
+pub fn ident(name: &str) -> Ident {
+    if NOT_RAW.contains(&name) {
+        Ident::new(&format!("{name}_"), Span::call_site())
+    } else if RAW_KEYWORDS.contains(&name) {
+        Ident::new_raw(name, Span::call_site())
+    } else {
+        Ident::new(name, Span::call_site())
+    }
+}
+
+/// An identifier made by the generator (never a keyword).
+pub fn made(name: &str) -> Ident {
+    Ident::new(name, Span::call_site())
+}
+
+/// `BankAccount` -> `bank_account`, `HTTPServer` -> `http_server`, `getX` -> `get_x`.
+pub fn snake_case(name: &str) -> String {
+    let chars: Vec<char> = name.chars().collect();
+    let mut out = String::with_capacity(name.len() + 4);
+    for (i, &c) in chars.iter().enumerate() {
+        if c.is_ascii_uppercase() {
+            let prev = i.checked_sub(1).map(|p| chars[p]);
+            let next = chars.get(i + 1);
+            let boundary = prev.is_some_and(|p| p.is_ascii_lowercase() || p.is_ascii_digit())
+                || (prev.is_some_and(|p| p.is_ascii_uppercase())
+                    && next.is_some_and(|n| n.is_ascii_lowercase()));
+            if boundary && !out.ends_with('_') {
+                out.push('_');
+            }
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `balance` -> `BALANCE`, `readBlock` -> `READ_BLOCK`.
+pub fn upper_snake_case(name: &str) -> String {
+    snake_case(name).to_ascii_uppercase()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases() {
+        assert_eq!(snake_case("BankAccount"), "bank_account");
+        assert_eq!(snake_case("HTTPServer"), "http_server");
+        assert_eq!(snake_case("getX"), "get_x");
+        assert_eq!(snake_case("read_block"), "read_block");
+        assert_eq!(upper_snake_case("readBlock"), "READ_BLOCK");
+        assert_eq!(ident("type").to_string(), "r#type");
+        assert_eq!(ident("self").to_string(), "self_");
+        assert_eq!(ident("Account").to_string(), "Account");
+    }
+}

@@ -1,0 +1,146 @@
+//! The server adapter: `BankServer<T>` serves any `T: Bank`, decoding each request's
+//! arguments, calling the trait method, and encoding its results.
+
+use idl::{Interface, Method, Mode, Semantics};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::allow;
+use super::interface::{Names, result_field};
+use super::names::ident;
+use super::types::rust_type;
+
+/// The server struct and its `Service` implementation.
+pub fn server(interface: &Interface, names: &Names) -> TokenStream {
+    let service = &names.service;
+    let server = format_ident!("{}Server", service.to_string().trim_start_matches("r#"));
+    let facts = &names.facts;
+    let doc = format!(
+        " Serves an implementation of [`{service}`]: register it with an `rpc_runtime::Server`."
+    );
+    let arms = interface.methods.iter().map(|m| arm(m, names));
+    let allow = allow();
+    quote! {
+        #[doc = #doc]
+        #allow
+        pub struct #server<T> {
+            service: ::std::sync::Arc<T>,
+        }
+
+        #allow
+        impl<T: #service> #server<T> {
+            /// Serves `service`.
+            pub fn new(service: T) -> Self {
+                Self { service: ::std::sync::Arc::new(service) }
+            }
+
+            /// Serves a shared `service`.
+            pub fn from_arc(service: ::std::sync::Arc<T>) -> Self {
+                Self { service }
+            }
+        }
+
+        impl<T> ::core::clone::Clone for #server<T> {
+            fn clone(&self) -> Self {
+                Self { service: self.service.clone() }
+            }
+        }
+
+        #allow
+        impl<T: #service> ::rpc_runtime::Service for #server<T> {
+            fn spec(&self) -> &'static ::rpc_runtime::InterfaceSpec {
+                &#facts::SPEC
+            }
+
+            fn call(
+                &self,
+                method: u32,
+                payload: &[u8],
+            ) -> ::core::result::Result<::rpc_runtime::server::Handler, ::rpc_runtime::wire::DecodeError> {
+                match method {
+                    #(#arms)*
+                    _ => ::rpc_runtime::server::unknown_method(method),
+                }
+            }
+        }
+    }
+}
+
+/// `id => { decode; Ok(Box::pin(async move { run; encode })) }`
+fn arm(m: &Method, names: &Names) -> TokenStream {
+    let here = &names.package;
+    let id = m.id;
+    let name = ident(&m.name);
+    let request = names.wire(m, "Request");
+    let outs = m.params.iter().filter(|p| p.mode == Mode::Out).map(|p| {
+        let n = format_ident!("__out_{}", p.name);
+        let ty = rust_type(&p.ty, here);
+        quote!(let mut #n: #ty = ::core::default::Default::default();)
+    });
+    let args = m.params.iter().map(|p| {
+        let n = ident(&p.name);
+        match p.mode {
+            Mode::In => quote!(__request.#n),
+            Mode::InOut => quote!(&mut __request.#n),
+            Mode::Out => {
+                let out = format_ident!("__out_{}", p.name);
+                quote!(&mut #out)
+            }
+        }
+    });
+    let call = quote!(__service.#name(#(#args),*).await);
+    let mutable = m
+        .params
+        .iter()
+        .any(|p| p.mode == Mode::InOut)
+        .then(|| quote!(mut));
+    let run = if m.semantics == Semantics::Maybe {
+        quote! {
+            #call;
+            ::rpc_runtime::Reply::None
+        }
+    } else {
+        let reply = names.wire(m, "ReplyRef");
+        let result = result_field();
+        let head = m.result.as_ref().map(|_| quote!(#result: &__value,));
+        let returned = m.params.iter().filter(|p| p.mode != Mode::In).map(|p| {
+            let n = ident(&p.name);
+            match p.mode {
+                Mode::Out => {
+                    let out = format_ident!("__out_{}", p.name);
+                    quote!(#n: &#out,)
+                }
+                _ => quote!(#n: &__request.#n,),
+            }
+        });
+        let encode = quote!(::rpc_runtime::Reply::ok(&#reply { #head #(#returned)* }));
+        let bind = if m.result.is_some() {
+            quote!(__value)
+        } else {
+            quote!(())
+        };
+        if m.raises.is_some() {
+            quote! {
+                match #call {
+                    ::core::result::Result::Ok(#bind) => #encode,
+                    ::core::result::Result::Err(__exception) => ::rpc_runtime::Reply::exception(&__exception),
+                }
+            }
+        } else {
+            quote! {
+                let #bind = #call;
+                #encode
+            }
+        }
+    };
+    quote! {
+        #id => {
+            let #mutable __request: #request = ::rpc_runtime::server::decode_args(payload)?;
+            let __service = self.service.clone();
+            ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
+                #(#outs)*
+                #run
+            }))
+        }
+    }
+}
