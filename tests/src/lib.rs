@@ -1,1 +1,16 @@
-//! Cross-crate tests of rpcgen live in `tests/`; this library is empty.
+//! Code generated from `idl/*.idl`, shared by the tests in `tests/`, and the services
+//! they call. Generated code must compile with every warning denied.
+
+#![deny(warnings, missing_docs)]
+
+/// Every IDL type (`idl/types.idl`).
+pub mod types {
+    rpc_runtime::include_idl!("types");
+}
+
+/// Keyword identifiers and recursive types (`idl/keywords.idl`).
+pub mod kw {
+    rpc_runtime::include_idl!("kw");
+}
+
+pub mod echo;

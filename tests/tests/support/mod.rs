@@ -1,0 +1,50 @@
+//! Starting an echo server on loopback for a test.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use rpc_runtime::{Channel, ChannelConfig, Server, ServerConfig, ServerHandle};
+use tests::echo::EchoService;
+use tests::types::{EchoClient, EchoServer};
+
+/// A running echo server and its service, for inspecting counters.
+pub struct Running {
+    pub server: ServerHandle,
+    pub service: Arc<EchoService>,
+}
+
+impl Running {
+    pub fn address(&self) -> String {
+        self.server.local_addr().to_string()
+    }
+
+    pub async fn client(&self) -> EchoClient {
+        EchoClient::new(
+            Channel::connect(self.address())
+                .await
+                .expect("connect to the test server"),
+        )
+    }
+
+    pub async fn client_with(&self, config: ChannelConfig) -> EchoClient {
+        let channel = Channel::connect_with(self.address(), config)
+            .await
+            .expect("connect");
+        EchoClient::new(channel)
+    }
+}
+
+pub async fn start(config: ServerConfig) -> Running {
+    let service = Arc::new(EchoService::new());
+    let server = Server::with_config(config)
+        .add_service(EchoServer::from_arc(service.clone()))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    Running { server, service }
+}
+
+pub async fn echo() -> Running {
+    start(ServerConfig::default()).await
+}
