@@ -15,7 +15,7 @@ use quote::{format_ident, quote};
 
 use super::names::{ident, made, snake_case, upper_snake_case};
 use super::types::{rust_type, serde_with};
-use super::{allow, docs};
+use super::{allow, docs, hex};
 
 /// Names shared by the pieces generated for one interface.
 pub struct Names {
@@ -69,13 +69,13 @@ fn pascal(name: &str) -> String {
 pub fn facts(interface: &Interface, names: &Names) -> TokenStream {
     let facts = &names.facts;
     let full_name = format!("{}.{}", names.package, interface.name);
-    let fingerprint = interface.fingerprint;
-    let object = idl::ids::fnv1a_64(full_name.as_bytes());
+    let fingerprint = hex(interface.fingerprint, 16);
+    let object = hex(idl::ids::fnv1a_64(full_name.as_bytes()), 16);
     let consts = interface.methods.iter().map(|m| {
         let name = names.method_const(m);
         let idl_name = &m.name;
-        let id = m.id;
-        let fp = m.fingerprint;
+        let id = hex(u64::from(m.id), 8);
+        let fp = hex(m.fingerprint, 16);
         let semantics = match m.semantics {
             Semantics::Maybe => quote!(Maybe),
             Semantics::AtLeastOnce => quote!(AtLeastOnce),

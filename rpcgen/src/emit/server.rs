@@ -69,7 +69,7 @@ pub fn server(interface: &Interface, names: &Names) -> TokenStream {
 /// `id => { decode; Ok(Box::pin(async move { run; encode })) }`
 fn arm(m: &Method, names: &Names) -> TokenStream {
     let here = &names.package;
-    let id = m.id;
+    let id = super::hex(u64::from(m.id), 8);
     let name = ident(&m.name);
     let request = names.wire(m, "Request");
     let outs = m.params.iter().filter(|p| p.mode == Mode::Out).map(|p| {

@@ -1,0 +1,58 @@
+//! The emitter's output for a small IDL, kept as a snapshot, and the build script API.
+
+use std::path::PathBuf;
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+#[test]
+fn generated_code_for_a_small_interface() {
+    let model = idl::load(&["tests/fixtures/small.idl"]).expect("the fixture is valid");
+    let files = rpcgen::generate(&model).unwrap();
+    assert_eq!(files.len(), 1);
+    insta::assert_snapshot!(files[0].code);
+}
+
+#[test]
+fn the_builder_writes_files_only_when_they_change() {
+    let out = std::env::temp_dir().join(format!("rpcgen-builder-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let builder = rpcgen::configure().out_dir(&out).quiet(true);
+    let written = builder.compile(&[fixture("small.idl")]).unwrap();
+    assert_eq!(written, [out.join("small.rs")]);
+    let first = std::fs::metadata(&written[0]).unwrap().modified().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    builder.compile(&[fixture("small.idl")]).unwrap();
+    let second = std::fs::metadata(&written[0]).unwrap().modified().unwrap();
+    assert_eq!(first, second, "an unchanged file must not be rewritten");
+    std::fs::remove_dir_all(&out).unwrap();
+}
+
+#[test]
+fn the_builder_reports_idl_errors_readably() {
+    let dir = std::env::temp_dir().join(format!("rpcgen-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("bad.idl");
+    std::fs::write(&bad, "package bad;\nstruct S { x: u65 }\n").unwrap();
+    let err = rpcgen::configure()
+        .out_dir(&dir)
+        .quiet(true)
+        .compile(&[&bad])
+        .unwrap_err();
+    // Debug (what `.unwrap()` in a build script prints) is the readable rendering.
+    let shown = format!("{err:?}");
+    assert!(shown.contains("bad.idl:2:15"), "{shown}");
+    assert!(shown.contains("unknown type `u65`"), "{shown}");
+    assert!(shown.contains("^^^"), "{shown}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn method_names_that_clash_with_the_client_are_refused() {
+    let model = idl::check_str("c.idl", "package c; interface I { new() -> u8; }").unwrap();
+    let err = rpcgen::generate(&model).unwrap_err();
+    assert!(err.contains("method `new` of interface `c.I`"), "{err}");
+}
