@@ -64,6 +64,14 @@ pub enum CallError<E = Infallible> {
         /// What the server said.
         message: String,
     },
+    /// The request is larger than a frame may be; nothing was sent.
+    #[error("the request is {size} bytes, over the frame limit of {limit} bytes")]
+    TooLarge {
+        /// The request's size.
+        size: usize,
+        /// The limit.
+        limit: usize,
+    },
     /// The server is not the one this client was bound to (it restarted).
     #[error("the server refused the binding: {0}")]
     UnknownBinding(String),
@@ -79,6 +87,7 @@ impl<E> CallError<E> {
             CallError::Protocol(_) => Outcome::Unknown,
             CallError::UnknownMethod { .. }
             | CallError::FingerprintMismatch { .. }
+            | CallError::TooLarge { .. }
             | CallError::UnknownBinding(_) => Outcome::NotExecuted,
         }
     }
@@ -109,6 +118,7 @@ impl<E> CallError<E> {
             CallError::ServerFault { method, message } => {
                 CallError::ServerFault { method, message }
             }
+            CallError::TooLarge { size, limit } => CallError::TooLarge { size, limit },
             CallError::UnknownBinding(m) => CallError::UnknownBinding(m),
         }
     }

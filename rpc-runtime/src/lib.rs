@@ -22,9 +22,11 @@
 //! }
 //! ```
 
+mod buffers;
 pub mod client;
 mod error;
 pub mod id;
+mod outbox;
 pub mod server;
 mod spec;
 pub mod wire;

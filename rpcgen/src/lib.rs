@@ -13,13 +13,9 @@
 //! # From a build script
 //!
 //! ```no_run
-//! // build.rs
-//! fn main() {
-//!     rpcgen::compile(&["idl/bank.idl"]).unwrap_or_else(|e| {
-//!         eprintln!("{e}");
-//!         std::process::exit(1)
-//!     });
-//! }
+//! // build.rs: `unwrap` prints every IDL error with its `path:line:col` and fails the
+//! // build.
+//! rpcgen::compile(&["idl/bank.idl"]).unwrap();
 //! ```
 //!
 //! and in the crate, one module per IDL package:

@@ -1,27 +1,23 @@
-//! One client connection over TCP: many calls in flight, replies matched by sequence
-//! number.
+//! One client connection over TCP: many calls in flight, replies matched by invocation
+//! id.
 //!
-//! Two tasks serve a connection. The writer drains a queue of messages and writes them in
-//! batches, one system call for as many small messages as are waiting. The reader reads
-//! replies and hands each to the caller waiting for its sequence number. Callers never
-//! touch the socket, so a slow caller cannot hold up the others.
+//! Requests go out through an [`Outbox`]: written at once by the calling task when the
+//! socket is idle, batched by a writer task when it is busy. A reader task reads replies
+//! and hands each to the caller waiting for its sequence number.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
 
 use crate::error::Outcome;
+use crate::id::client_id;
+use crate::outbox::{Outbox, When};
 use crate::wire::{FrameReader, Header, Kind, Message};
-
-/// How many messages may wait for the writer before callers wait too.
-const QUEUE: usize = 1024;
-
-/// Writes are gathered up to this many bytes.
-pub(crate) const BATCH: usize = 256 << 10;
 
 /// A reply, or why none will come.
 pub(crate) type ReplyResult = Result<Incoming, (String, Outcome)>;
@@ -41,12 +37,26 @@ impl Incoming {
     }
 }
 
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        crate::buffers::give(std::mem::take(&mut self.message));
+    }
+}
+
 /// The caller's side of a connection.
-#[derive(Debug)]
 pub(crate) struct Connection {
-    outgoing: mpsc::Sender<Message>,
+    outbox: Outbox<OwnedWriteHalf>,
     pending: Mutex<HashMap<u64, oneshot::Sender<ReplyResult>>>,
     closed: AtomicBool,
+    tasks: Mutex<Vec<AbortHandle>>,
+}
+
+impl std::fmt::Debug for Connection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Connection")
+            .field("closed", &self.is_closed())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Connection {
@@ -54,24 +64,34 @@ impl Connection {
     pub fn start(stream: TcpStream, max_frame: usize) -> Arc<Connection> {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        let (outgoing, queue) = mpsc::channel(QUEUE);
         let conn = Arc::new(Connection {
-            outgoing,
+            outbox: Outbox::new(write),
             pending: Mutex::new(HashMap::new()),
             closed: AtomicBool::new(false),
+            tasks: Mutex::new(Vec::new()),
         });
         let reader = conn.clone();
-        tokio::spawn(async move {
+        let read_task = tokio::spawn(async move {
             let why = reader.read_replies(FrameReader::new(read, max_frame)).await;
             reader.close(&why);
         });
         let writer = conn.clone();
-        tokio::spawn(async move {
-            if let Err(e) = write_batches(write, queue).await {
-                writer.close(&format!("write failed: {e}"));
-            }
+        let write_task = tokio::spawn(async move {
+            let why = writer.outbox.run().await;
+            writer.close(&why);
         });
+        conn.tasks()
+            .extend([read_task.abort_handle(), write_task.abort_handle()]);
         conn
+    }
+
+    fn tasks(&self) -> MutexGuard<'_, Vec<AbortHandle>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn pending(&self) -> MutexGuard<'_, HashMap<u64, oneshot::Sender<ReplyResult>>> {
+        // A poisoned map is still a consistent map: entries are inserted and removed whole.
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Whether the connection has failed; a new one is needed.
@@ -91,21 +111,22 @@ impl Connection {
         self.pending().remove(&seq);
     }
 
-    /// Queues a message; false if the connection is closed.
-    pub async fn send(&self, message: Message) -> bool {
-        !self.is_closed() && self.outgoing.send(message).await.is_ok()
-    }
-
-    fn pending(&self) -> std::sync::MutexGuard<'_, HashMap<u64, oneshot::Sender<ReplyResult>>> {
-        // A poisoned map is still a consistent map: entries are inserted and removed whole.
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    /// Sends a message; false if the connection is closed.
+    ///
+    /// A lone call writes its request itself, saving a task switch; when other calls are
+    /// in flight, the writer task gathers their requests into fewer system calls.
+    pub fn send(&self, message: Message) -> bool {
+        let when = if self.pending().len() > 1 {
+            When::Later
+        } else {
+            When::Now
+        };
+        !self.is_closed() && self.outbox.send(message, when)
     }
 
     /// Reads replies until the stream fails; returns why it stopped.
-    async fn read_replies(
-        &self,
-        mut frames: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    ) -> String {
+    async fn read_replies(&self, mut frames: FrameReader<OwnedReadHalf>) -> String {
+        let me = client_id();
         loop {
             let message = match frames.next().await {
                 Ok(Some(message)) => message,
@@ -116,15 +137,16 @@ impl Connection {
                 Ok(parsed) => parsed,
                 Err(e) => return format!("the server sent a malformed reply: {e}"),
             };
-            if header.kind() != Some(Kind::Reply) {
+            if header.kind() != Some(Kind::Reply) || header.client != me {
                 return format!(
-                    "the server sent a message of kind {} instead of a reply",
-                    header.kind
+                    "the server sent a message of kind {} for client {:#x} instead of a reply to this one",
+                    header.kind, header.client
                 );
             }
             let payload_at = message.len() - payload.len();
             // A reply nobody waits for (the call timed out) is dropped.
-            if let Some(waiter) = self.pending().remove(&header.seq) {
+            let waiter = self.pending().remove(&header.seq);
+            if let Some(waiter) = waiter {
                 let _ = waiter.send(Ok(Incoming {
                     header,
                     message,
@@ -135,8 +157,9 @@ impl Connection {
     }
 
     /// Marks the connection failed and tells every waiting caller why.
-    fn close(&self, why: &str) {
+    pub fn close(&self, why: &str) {
         self.closed.store(true, Ordering::Release);
+        self.outbox.close(why);
         let waiting: Vec<_> = self.pending().drain().collect();
         if !waiting.is_empty() {
             tracing::debug!(calls = waiting.len(), "connection lost: {why}");
@@ -145,36 +168,12 @@ impl Connection {
             let _ = waiter.send(Err((why.to_string(), Outcome::Unknown)));
         }
     }
-}
 
-/// Writes queued messages, gathering small ones into one write.
-pub(crate) async fn write_batches<W: AsyncWrite + Unpin>(
-    mut socket: W,
-    mut queue: mpsc::Receiver<Message>,
-) -> std::io::Result<()> {
-    let mut batch: Vec<u8> = Vec::with_capacity(BATCH);
-    while let Some(first) = queue.recv().await {
-        let mut next = Some(first);
-        while let Some(mut message) = next.take() {
-            let frame = message.frame();
-            if frame.len() >= BATCH {
-                // Large: flush what is gathered, then write it from where it is.
-                if !batch.is_empty() {
-                    socket.write_all(&batch).await?;
-                    batch.clear();
-                }
-                socket.write_all(frame).await?;
-            } else {
-                batch.extend_from_slice(frame);
-            }
-            if batch.len() < BATCH {
-                next = queue.try_recv().ok();
-            }
-        }
-        if !batch.is_empty() {
-            socket.write_all(&batch).await?;
-            batch.clear();
+    /// Closes the connection and stops its tasks (the channel is gone).
+    pub fn abort(&self) {
+        self.close("the channel was dropped");
+        for task in self.tasks().drain(..) {
+            task.abort();
         }
     }
-    socket.shutdown().await
 }

@@ -3,8 +3,6 @@
 
 mod connection;
 
-pub(crate) use connection::write_batches;
-
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -57,6 +55,19 @@ struct ChannelInner {
     /// Held while connecting, so that a broken connection is replaced once, not once per
     /// waiting caller.
     connecting: tokio::sync::Mutex<()>,
+}
+
+impl Drop for ChannelInner {
+    fn drop(&mut self) {
+        if let Some(conn) = self
+            .connection
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take()
+        {
+            conn.abort();
+        }
+    }
 }
 
 impl Channel {
@@ -178,6 +189,18 @@ impl Client {
         &self.channel
     }
 
+    /// Refuses a request the server would refuse for its size, before sending it.
+    fn check_size<E>(&self, message: &wire::Message) -> Result<(), CallError<E>> {
+        let limit = self.channel.config().max_frame;
+        if message.len() > limit {
+            return Err(CallError::TooLarge {
+                size: message.len(),
+                limit,
+            });
+        }
+        Ok(())
+    }
+
     fn header(&self, method: &MethodSpec, seq: u64) -> Header {
         Header::request(
             client_id(),
@@ -242,6 +265,7 @@ impl Client {
         })?;
         let seq = next_seq();
         let message = payload.seal(&self.header(method, seq));
+        self.check_size(&message)?;
         let conn = self
             .channel
             .connection()
@@ -251,7 +275,7 @@ impl Client {
                 outcome: Outcome::NotExecuted,
             })?;
         let reply = conn.expect(seq);
-        if !conn.send(message).await {
+        if !conn.send(message) {
             conn.forget(seq);
             return Err(CallError::Connection {
                 message: "the connection closed before the request was sent".into(),
@@ -294,6 +318,8 @@ impl Client {
         })?;
         let mut header = self.header(method, next_seq());
         header.flags |= FLAG_ONEWAY;
+        let message = payload.seal(&header);
+        self.check_size(&message)?;
         let conn = self
             .channel
             .connection()
@@ -302,7 +328,7 @@ impl Client {
                 message: e.to_string(),
                 outcome: Outcome::NotExecuted,
             })?;
-        if conn.send(payload.seal(&header)).await {
+        if conn.send(message) {
             Ok(())
         } else {
             Err(CallError::Connection {

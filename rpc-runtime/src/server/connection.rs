@@ -3,27 +3,32 @@
 //! The reader checks every request before anything runs: the binding uid, the object,
 //! the method id and its fingerprint; anything wrong gets an error reply and nothing
 //! runs. A frame that cannot be parsed at all closes the connection (with a log line):
-//! after garbage, the stream cannot be trusted to be in step. Each accepted call waits
-//! for a permit of the server's semaphore (one permit in sequential mode) and then runs
-//! as a task of its own; its reply goes to this connection's writer.
+//! after garbage, the stream cannot be trusted to be in step.
+//!
+//! An accepted call takes a permit of the server's semaphore (one permit in sequential
+//! mode) and is polled once right here: a handler that finishes without waiting (most
+//! do) replies without a task switch. One that must wait continues as a task of its own,
+//! so that slow calls do not hold up the connection.
 
+use std::future::Future;
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
-use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::sync::{mpsc, watch};
+use tokio::io::AsyncRead;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
 
 use super::Shared;
 use super::catch_unwind::CatchUnwind;
 use super::service::Reply;
-use crate::client::write_batches;
+use crate::outbox::{Outbox, When, WriteHalf};
+use crate::spec::Semantics;
 use crate::wire::{FrameReader, Header, Kind, Message, Payload, Status};
 
-/// Replies waiting for the writer, per connection.
-const QUEUE: usize = 1024;
-
 /// Serves one connection until the peer closes it, it misbehaves, or the server shuts
-/// down.
+/// down; then lets its running calls finish and flushes their replies.
 pub(crate) async fn serve<R, W>(
     read: R,
     write: W,
@@ -32,14 +37,14 @@ pub(crate) async fn serve<R, W>(
     mut shutdown: watch::Receiver<bool>,
 ) where
     R: AsyncRead + Unpin + Send + 'static,
-    W: AsyncWrite + Unpin + Send + 'static,
+    W: WriteHalf,
 {
-    let (replies, queue) = mpsc::channel(QUEUE);
-    let writer = tokio::spawn(async move {
-        if let Err(e) = write_batches(write, queue).await {
-            tracing::debug!(%peer, "writing replies failed: {e}");
-        }
-    });
+    let outbox = Arc::new(Outbox::new(write));
+    let writer = {
+        let outbox = outbox.clone();
+        tokio::spawn(async move { outbox.run().await })
+    };
+    let mut running = JoinSet::new();
     let mut frames = FrameReader::new(read, shared.config.max_frame);
     loop {
         let frame = tokio::select! {
@@ -54,21 +59,37 @@ pub(crate) async fn serve<R, W>(
                 break;
             }
         };
-        if let Err(why) = accept(&message, &shared, &replies).await {
+        // While more requests are already read, replies wait to go out together.
+        let when = if frames.has_buffered_frame() {
+            When::Deferred
+        } else {
+            When::Now
+        };
+        let accepted = accept(&message, &shared, &outbox, &mut running, when).await;
+        crate::buffers::give(message);
+        if when == When::Now {
+            outbox.flush();
+        }
+        if let Err(why) = accepted {
             tracing::warn!(%peer, "closing connection: {why}");
             break;
         }
+        while running.try_join_next().is_some() {}
     }
-    // The writer ends once every running call of this connection has sent its reply.
-    drop(replies);
-    let _ = writer.await;
+    outbox.flush();
+    while running.join_next().await.is_some() {}
+    outbox.drain().await;
+    outbox.close("the connection is done");
+    writer.abort();
 }
 
-/// Checks one request and starts it; `Err` when the connection must close.
-async fn accept(
+/// Checks one request and runs it; `Err` when the connection must close.
+async fn accept<W: WriteHalf>(
     message: &[u8],
     shared: &Arc<Shared>,
-    replies: &mpsc::Sender<Message>,
+    outbox: &Arc<Outbox<W>>,
+    running: &mut JoinSet<()>,
+    when: When,
 ) -> Result<(), String> {
     let (header, payload) = Message::parse(message).map_err(|e| e.to_string())?;
     match header.kind() {
@@ -77,11 +98,10 @@ async fn accept(
         Some(Kind::Ack) => return Ok(()),
         _ => return Err(format!("a client sent a message of kind {}", header.kind)),
     }
-    let refuse = |status: Status, payload: Payload| async move {
+    let refuse = |status: Status, text: &str| {
         if !header.is_oneway() {
-            let _ = replies
-                .send(payload.seal(&Header::reply_to(&header, status)))
-                .await;
+            let reply = Payload::encode(text).unwrap_or_else(|_| Payload::empty());
+            let _ = outbox.send(reply.seal(&Header::reply_to(&header, status)), when);
         }
         Ok(())
     };
@@ -90,11 +110,13 @@ async fn accept(
             "binding {:#x} is not this server's ({:#x})",
             header.binding, shared.uid
         );
-        return refuse(Status::UnknownBinding, encode_text(&text)).await;
+        return refuse(Status::UnknownBinding, &text);
     }
     let Some(service) = shared.services.get(&header.object) else {
-        let text = format!("no object {:#x} on this server", header.object);
-        return refuse(Status::UnknownObject, encode_text(&text)).await;
+        return refuse(
+            Status::UnknownObject,
+            &format!("no object {:#x} on this server", header.object),
+        );
     };
     let spec = service.spec();
     let Some(method) = spec.method(header.method) else {
@@ -102,15 +124,21 @@ async fn accept(
             "{} has no method with id {:#010x}",
             spec.name, header.method
         );
-        return refuse(Status::UnknownMethod, encode_text(&text)).await;
+        return refuse(Status::UnknownMethod, &text);
     };
     if method.fingerprint != header.fingerprint {
-        let payload = Payload::encode(&method.fingerprint).unwrap_or_else(|_| Payload::empty());
-        return refuse(Status::FingerprintMismatch, payload).await;
+        if !header.is_oneway() {
+            let reply = Payload::encode(&method.fingerprint).unwrap_or_else(|_| Payload::empty());
+            let _ = outbox.send(
+                reply.seal(&Header::reply_to(&header, Status::FingerprintMismatch)),
+                when,
+            );
+        }
+        return Ok(());
     }
     let handler = match service.call(header.method, payload) {
         Ok(handler) => handler,
-        Err(e) => return refuse(Status::BadRequest, encode_text(&e.to_string())).await,
+        Err(e) => return refuse(Status::BadRequest, &e.to_string()),
     };
     // Waiting here holds up this connection's reader: back-pressure on a client that
     // sends faster than the server runs calls.
@@ -120,29 +148,70 @@ async fn accept(
         .acquire_owned()
         .await
         .map_err(|_| "the server is shutting down".to_string())?;
-    let replies = replies.clone();
-    let name = method.name;
-    tokio::spawn(async move {
-        let reply = CatchUnwind::new(handler).await;
-        drop(permit);
+    let answer = Answer {
+        header,
+        method: method.name,
+        // A `oneway` method never replies, whatever the flag says.
+        wanted: !header.is_oneway() && method.semantics != Semantics::Maybe,
+        max_frame: shared.config.max_frame,
+    };
+    let mut call = CatchUnwind::new(handler);
+    match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx))).await {
+        Poll::Ready(reply) => {
+            drop(permit);
+            answer.send(reply, outbox, when);
+        }
+        Poll::Pending => {
+            let outbox = outbox.clone();
+            running.spawn(async move {
+                let reply = call.await;
+                drop(permit);
+                answer.send(reply, &outbox, When::Now);
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Where a call's reply goes.
+struct Answer {
+    header: Header,
+    method: &'static str,
+    wanted: bool,
+    max_frame: usize,
+}
+
+impl Answer {
+    fn send<W: WriteHalf>(self, reply: Reply, outbox: &Outbox<W>, when: When) {
         let (status, payload) = match reply {
             Reply::Ok(p) => (Status::Ok, p),
             Reply::Exception(p) => (Status::Exception, p),
             Reply::Fault(text) => {
-                tracing::error!(method = name, "call failed: {text}");
-                (Status::ServerFault, encode_text(&text))
+                tracing::error!(method = self.method, "call failed: {text}");
+                (Status::ServerFault, fault_text(&text))
             }
             Reply::None => return,
         };
-        if !header.is_oneway() {
-            let _ = replies
-                .send(payload.seal(&Header::reply_to(&header, status)))
-                .await;
+        if !self.wanted {
+            return;
         }
-    });
-    Ok(())
+        let mut message = payload.seal(&Header::reply_to(&self.header, status));
+        if message.len() > self.max_frame {
+            // The client would refuse the frame and lose its whole connection: send a
+            // fault for this one call instead.
+            let text = format!(
+                "the results of `{}` are {} bytes, over the frame limit of {} bytes",
+                self.method,
+                message.len(),
+                self.max_frame
+            );
+            tracing::error!("{text}");
+            message = fault_text(&text).seal(&Header::reply_to(&self.header, Status::ServerFault));
+        }
+        let _ = outbox.send(message, when);
+    }
 }
 
-fn encode_text(text: &str) -> Payload {
+fn fault_text(text: &str) -> Payload {
     Payload::encode(text).unwrap_or_else(|_| Payload::empty())
 }

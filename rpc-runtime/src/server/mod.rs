@@ -164,6 +164,8 @@ async fn accept_loop(
             Ok((stream, peer)) => {
                 let _ = stream.set_nodelay(true);
                 let (read, write) = stream.into_split();
+                // Each connection's task owns its calls; aborting it (after the grace
+                // period) stops them too.
                 connections.spawn(connection::serve(
                     read,
                     write,

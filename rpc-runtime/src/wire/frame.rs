@@ -8,6 +8,8 @@ use std::io;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
 
+use crate::buffers;
+
 /// Bytes of the length prefix.
 pub const LENGTH_PREFIX: usize = 4;
 
@@ -61,6 +63,16 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// Whether a whole frame is already buffered, so that `next` will not wait.
+    pub fn has_buffered_frame(&self) -> bool {
+        let buffered = &self.buf[self.start..self.end];
+        buffered.len() >= LENGTH_PREFIX && {
+            let len =
+                u32::from_be_bytes([buffered[0], buffered[1], buffered[2], buffered[3]]) as usize;
+            buffered.len() - LENGTH_PREFIX >= len
+        }
+    }
+
     /// The next frame's message bytes, or `None` at a clean end of stream.
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
         if !self.fill(LENGTH_PREFIX).await? {
@@ -86,17 +98,19 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.start += len;
             return Ok(Some(frame));
         }
-        // A large frame: take what is buffered, read the rest into place.
-        let mut frame = vec![0; len];
-        let buffered = self.end - self.start;
-        frame[..buffered].copy_from_slice(&self.buf[self.start..self.end]);
+        // A large frame: take what is buffered, read the rest straight into place (into
+        // spare capacity, so the buffer is never zeroed first).
+        let mut frame = buffers::take(len);
+        frame.extend_from_slice(&self.buf[self.start..self.end]);
         self.start = 0;
         self.end = 0;
-        match self.inner.read_exact(&mut frame[buffered..]).await {
-            Ok(_) => Ok(Some(frame)),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(FrameError::Truncated),
-            Err(e) => Err(e.into()),
+        while frame.len() < len {
+            let want = (len - frame.len()) as u64;
+            if (&mut self.inner).take(want).read_buf(&mut frame).await? == 0 {
+                return Err(FrameError::Truncated);
+            }
         }
+        Ok(Some(frame))
     }
 
     /// Makes at least `n` (at most `CHUNK + LENGTH_PREFIX`) bytes available from `start`;

@@ -46,7 +46,10 @@ pub enum DecodeError {
 impl Payload {
     /// Encodes `value`.
     pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, postcard::Error> {
-        let mut buf = Vec::with_capacity(HEADROOM + 64);
+        // One exact allocation: growing a large buffer step by step costs copies and, for
+        // megabyte payloads, fresh pages from the kernel at every step.
+        let size = postcard::experimental::serialized_size(value)?;
+        let mut buf = crate::buffers::take(HEADROOM + size);
         buf.resize(HEADROOM, 0);
         let buf = postcard::to_io(value, buf)?;
         Ok(Payload { buf })
@@ -74,6 +77,11 @@ impl Payload {
         };
         let start = HEADROOM - used;
         self.buf[start..HEADROOM].copy_from_slice(&scratch[..used]);
+        // The stream length prefix goes in front now, so that `frame` needs no `&mut`.
+        // A message over 4 GiB cannot be framed; its length saturates and any reader's
+        // frame limit refuses it.
+        let len = u32::try_from(self.buf.len() - start).unwrap_or(u32::MAX);
+        self.buf[start - LENGTH_PREFIX..start].copy_from_slice(&len.to_be_bytes());
         Message {
             buf: self.buf,
             start,
@@ -95,11 +103,23 @@ impl Message {
     }
 
     /// The message as a stream frame: big-endian length, then header and payload.
-    pub fn frame(&mut self) -> &[u8] {
-        let len = (self.buf.len() - self.start) as u32;
-        let at = self.start - LENGTH_PREFIX;
-        self.buf[at..self.start].copy_from_slice(&len.to_be_bytes());
-        &self.buf[at..]
+    pub fn frame(&self) -> &[u8] {
+        &self.buf[self.start - LENGTH_PREFIX..]
+    }
+
+    /// The buffer, for reuse once the message is sent.
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.buf
+    }
+
+    /// The length of the message (header and payload), without the frame prefix.
+    pub fn len(&self) -> usize {
+        self.buf.len() - self.start
+    }
+
+    /// Whether the message is empty (never: a header is at least a few bytes).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Splits a received message into its header and payload bytes.
@@ -139,7 +159,7 @@ mod tests {
     #[test]
     fn a_sealed_message_parses_back() {
         let header = Header::request(1, 2, 3, 4, 5, 6);
-        let mut msg = Payload::encode(&("hi", 7u16)).unwrap().seal(&header);
+        let msg = Payload::encode(&("hi", 7u16)).unwrap().seal(&header);
         let frame = msg.frame().to_vec();
         let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;
         assert_eq!(len, frame.len() - 4);

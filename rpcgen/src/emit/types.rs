@@ -115,13 +115,24 @@ pub fn type_def(def: &TypeDef, here: &str) -> TokenStream {
             let doc = docs(&def.docs, || {
                 format!("The `{}` {what} of package `{here}`.", def.name)
             });
-            let body = variants.iter().map(|v| variant(v, &def.name, here));
-            let default = default_impl(&name, variants.first());
+            // A unit first variant is the derived default; another needs an impl.
+            let unit_first = variants.first().is_some_and(|v| matches!(v.shape, VariantShape::Unit));
+            let body = variants.iter().enumerate().map(|(i, v)| {
+                let attr = (i == 0 && unit_first).then(|| quote!(#[default]));
+                let v = variant(v, &def.name, here);
+                quote!(#attr #v)
+            });
+            let (derive_default, default) = if unit_first {
+                (quote!(#[derive(::core::default::Default)]), TokenStream::new())
+            } else {
+                (TokenStream::new(), default_impl(&name, variants.first()))
+            };
             let error = is_exception.then(|| exception_impls(&name, &def.name, variants));
             quote! {
                 #doc
                 #allow
                 #derives
+                #derive_default
                 pub enum #name { #(#body),* }
                 #default
                 #error
@@ -172,7 +183,7 @@ fn default_impl(name: &proc_macro2::Ident, first: Option<&Variant>) -> TokenStre
     };
     let variant = ident(&first.name);
     let value = match &first.shape {
-        VariantShape::Unit => quote!(Self::#variant),
+        VariantShape::Unit => return TokenStream::new(), // derived instead
         VariantShape::Tuple(types) => {
             let defaults = types
                 .iter()
