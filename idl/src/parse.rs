@@ -45,10 +45,8 @@ fn guard(id: FileId, text: &str) -> Result<(), Draft> {
     if text.len() > MAX_FILE_BYTES {
         return Err(Draft::new(
             Span::new(id, 0, 0),
-            format!(
-                "file is too large: {} bytes (the limit is {MAX_FILE_BYTES})",
-                text.len()
-            ),
+            // Not the size itself: the disk loader stops reading one byte past the limit.
+            format!("file is too large: more than {MAX_FILE_BYTES} bytes"),
             "this file",
         )
         .help("split the interface into several files joined by `import`"));
@@ -376,18 +374,13 @@ impl Builder {
         let (docs, mut rest) = self.docs(pair);
         let _keyword = rest.next();
         let name = self.ident(rest.next().expect("grammar: item name"));
-        let body = rest.next().expect("grammar: item body");
+        // `fields` and `variants` always yield a pair; an interface's methods may be none.
+        let mut body = || rest.next().expect("grammar: item body");
         let kind = match rule {
-            Rule::struct_def => ast::ItemKind::Struct(self.fields(body)),
-            Rule::enum_def => ast::ItemKind::Enum(self.variants(body)),
-            Rule::exception_def => ast::ItemKind::Exception(self.variants(body)),
-            _ => {
-                let methods = std::iter::once(body)
-                    .chain(rest)
-                    .map(|m| self.method(m))
-                    .collect();
-                ast::ItemKind::Interface(methods)
-            }
+            Rule::struct_def => ast::ItemKind::Struct(self.fields(body())),
+            Rule::enum_def => ast::ItemKind::Enum(self.variants(body())),
+            Rule::exception_def => ast::ItemKind::Exception(self.variants(body())),
+            _ => ast::ItemKind::Interface(rest.map(|m| self.method(m)).collect()),
         };
         ast::Item { name, docs, kind }
     }
