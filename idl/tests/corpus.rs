@@ -208,6 +208,14 @@ fn every_kind_of_variant_is_kept() {
 }
 
 #[test]
+fn an_interface_may_have_no_methods() {
+    let model = load("methods.idl");
+    let empty = model.interface(&qualified("calls", "Empty")).unwrap();
+    assert!(empty.methods.is_empty());
+    assert_eq!(empty.docs, ["An interface may have no methods (yet)."]);
+}
+
+#[test]
 fn keywords_are_ordinary_names() {
     let model = load("keywords.idl");
     let gen_method = method(&model, "dyn", "gen");
@@ -240,6 +248,14 @@ fn keywords_are_ordinary_names() {
     assert_eq!(
         field_type(&model, "keywords", "type", "match"),
         &Type::Primitive(Primitive::U8)
+    );
+    assert_eq!(
+        method(&model, "dyn", "self").result,
+        Some(named("keywords", "Self", false))
+    );
+    assert_eq!(
+        field_type(&model, "keywords", "Self", "crate"),
+        &Type::Option(Box::new(named("keywords", "Self", true)))
     );
 }
 
