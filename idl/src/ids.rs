@@ -8,24 +8,39 @@
 //! reach it.
 //!
 //! **Fingerprint** = FNV-1a (64-bit) of a canonical signature, a text that spells out
-//! everything that decides the bytes on the wire and what a call means, and nothing else:
+//! everything that decides the bytes on the wire and what a call means, and nothing else.
+//! A method's canonical signature is
 //!
-//! - per method: its name, each parameter's mode and type in order (parameter *names*
-//!   are left out: they never travel), the result type, the raised exception and the
-//!   call semantics;
-//! - every struct, enum and exception reachable from those types, sorted by qualified
-//!   name, with its field and variant names and types in order. An interface used as a
-//!   type (a remote reference) contributes only its name.
+//! ```text
+//! name(mode type,mode type)->type raises exception [semantics];
+//! ```
 //!
-//! Doc comments, comments, white space and method order are left out. A method's
-//! fingerprint covers that method; the interface's covers all its methods, sorted by name.
+//! with parameter *names* left out (they never travel), `->` and `raises` only when
+//! present, and the semantics written `at_most_once`, `idempotent`, `oneway` or
+//! `last_of_many`. Types are written as in the IDL without spaces (`map<string,list<u8>>`);
+//! a user type as `package.Name#digest`, where the digest (16 hex digits) stands for the
+//! type's whole definition, transitively; an interface used as a type as
+//! `interface package.Name` (a reference: the other interface's methods do not travel).
+//!
+//! A type's **digest** covers its field and variant names and types in order. Types that
+//! refer to each other (directly or not) are hashed as a group: the group's text is the
+//! definitions of its members sorted by qualified name, `struct package.Name{field:type,…}`,
+//! `enum package.Name{Unit,Tuple(type,…),Struct{field:type,…}}` (or `exception`), where a
+//! member refers to another member by `package.Name` and to a type outside the group by
+//! `package.Name#digest`; the group hash is FNV-1a 64 of that text, and a member's digest
+//! is FNV-1a 64 of `<group hash as 16 hex digits> <package.Name>`. Groups are hashed after
+//! the groups they refer to, so all of this is linear in the size of the model.
+//!
+//! An interface's fingerprint hashes `interface package.Name{...}` around its methods'
+//! signatures sorted by name. Doc comments, comments, white space and method order are
+//! left out. A method's fingerprint covers that method; the interface's covers all of
+//! its methods.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use crate::model::{
-    Interface, Method, Mode, Model, QualifiedName, Type, TypeDef, TypeDefKind, Variant,
-    VariantShape,
+    Method, Mode, Model, QualifiedName, Type, TypeDef, TypeDefKind, Variant, VariantShape,
 };
 
 /// FNV-1a, 32-bit.
@@ -49,168 +64,236 @@ pub fn method_id(name: &str) -> u32 {
 
 /// Fills in the fingerprint of every method and interface of `model`.
 pub fn assign_fingerprints(model: &mut Model) {
-    let types: HashMap<QualifiedName, TypeDef> = model
-        .packages
-        .iter()
-        .flat_map(|p| {
-            p.types.iter().map(|t| {
-                let name = QualifiedName {
-                    package: p.name.clone(),
-                    name: t.name.clone(),
-                };
-                (name, t.clone())
-            })
-        })
-        .collect();
-    let signatures = Signatures { types: &types };
+    let digests = type_digests(model);
     for package in &mut model.packages {
         for interface in &mut package.interfaces {
+            let mut lines: Vec<String> = Vec::with_capacity(interface.methods.len());
             for method in &mut interface.methods {
-                method.fingerprint = fnv1a_64(signatures.method(method).as_bytes());
+                let line = method_signature(method, &digests);
+                method.fingerprint = fnv1a_64(line.as_bytes());
+                lines.push(line);
             }
-            interface.fingerprint = fnv1a_64(signatures.interface(interface).as_bytes());
+            lines.sort();
+            let text = format!(
+                "interface {}.{}{{{}}}",
+                package.name,
+                interface.name,
+                lines.concat()
+            );
+            interface.fingerprint = fnv1a_64(text.as_bytes());
         }
     }
 }
 
-/// Writes canonical signatures, looking user types up by name.
-pub struct Signatures<'a> {
-    /// Every user type of the model.
-    pub types: &'a HashMap<QualifiedName, TypeDef>,
-}
-
-impl Signatures<'_> {
-    /// The canonical signature of one method, with the types it uses.
-    pub fn method(&self, method: &Method) -> String {
-        let mut reachable = BTreeMap::new();
-        let mut out = self.method_line(method, &mut reachable);
-        self.write_types(&mut out, reachable);
-        out
+/// The canonical signature of one method (see the module documentation).
+fn method_signature(m: &Method, digests: &HashMap<QualifiedName, u64>) -> String {
+    let mut out = format!("{}(", m.name);
+    for (i, p) in m.params.iter().enumerate() {
+        let mode = match p.mode {
+            Mode::In => "in",
+            Mode::Out => "out",
+            Mode::InOut => "inout",
+        };
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(mode);
+        out.push(' ');
+        write_type(&mut out, &p.ty, &|q| digests.get(q).copied());
     }
-
-    /// The canonical signature of a whole interface.
-    pub fn interface(&self, interface: &Interface) -> String {
-        let mut reachable = BTreeMap::new();
-        let mut methods: Vec<String> = interface
-            .methods
-            .iter()
-            .map(|m| self.method_line(m, &mut reachable))
-            .collect();
-        methods.sort();
-        let mut out = format!("interface {}{{", interface.name);
-        out.extend(methods);
-        out.push('}');
-        self.write_types(&mut out, reachable);
-        out
+    out.push(')');
+    if let Some(t) = &m.result {
+        out.push_str("->");
+        write_type(&mut out, t, &|q| digests.get(q).copied());
     }
-
-    fn method_line<'t>(
-        &'t self,
-        m: &Method,
-        reachable: &mut BTreeMap<&'t QualifiedName, &'t TypeDef>,
-    ) -> String {
-        let mut out = format!("{}(", m.name);
-        for (i, p) in m.params.iter().enumerate() {
-            let mode = match p.mode {
-                Mode::In => "in",
-                Mode::Out => "out",
-                Mode::InOut => "inout",
-            };
-            let sep = if i > 0 { "," } else { "" };
-            let _ = write!(out, "{sep}{mode} {}", p.ty);
-            self.reach(&p.ty, reachable);
-        }
-        out.push(')');
-        if let Some(t) = &m.result {
-            let _ = write!(out, "->{t}");
-            self.reach(t, reachable);
-        }
-        if let Some(e) = &m.raises {
-            let _ = write!(out, " raises {e}");
-            self.reach_name(e, reachable);
-        }
+    if let Some(e) = &m.raises {
         let _ = write!(
             out,
-            " [{}];",
-            m.semantics.attribute().unwrap_or("at_most_once")
+            " raises {e}#{:016x}",
+            digests.get(e).copied().unwrap_or(0)
         );
-        out
     }
+    let _ = write!(
+        out,
+        " [{}];",
+        m.semantics.attribute().unwrap_or("at_most_once")
+    );
+    out
+}
 
-    /// Adds every user type `ty` mentions, transitively.
-    fn reach<'t>(&'t self, ty: &Type, reachable: &mut BTreeMap<&'t QualifiedName, &'t TypeDef>) {
-        match ty {
-            Type::Primitive(_) | Type::Interface(_) => {}
-            Type::List(t) | Type::Option(t) => self.reach(t, reachable),
-            Type::Map(k, v) => {
-                self.reach(k, reachable);
-                self.reach(v, reachable);
+/// Writes a type; `digest` gives the digest of a user type, or None for one written by
+/// name alone (a member of the group being hashed).
+fn write_type(out: &mut String, ty: &Type, digest: &dyn Fn(&QualifiedName) -> Option<u64>) {
+    match ty {
+        Type::Primitive(p) => out.push_str(p.name()),
+        Type::List(t) | Type::Option(t) => {
+            out.push_str(if matches!(ty, Type::List(_)) {
+                "list<"
+            } else {
+                "option<"
+            });
+            write_type(out, t, digest);
+            out.push('>');
+        }
+        Type::Map(k, v) => {
+            out.push_str("map<");
+            write_type(out, k, digest);
+            out.push(',');
+            write_type(out, v, digest);
+            out.push('>');
+        }
+        Type::Named { name, .. } => match digest(name) {
+            Some(d) => {
+                let _ = write!(out, "{name}#{d:016x}");
             }
-            Type::Named { name, .. } => self.reach_name(name, reachable),
+            None => {
+                let _ = write!(out, "{name}");
+            }
+        },
+        Type::Interface(name) => {
+            let _ = write!(out, "interface {name}");
         }
     }
+}
 
-    fn reach_name<'t>(
-        &'t self,
-        name: &QualifiedName,
-        reachable: &mut BTreeMap<&'t QualifiedName, &'t TypeDef>,
-    ) {
-        let Some((key, def)) = self.types.get_key_value(name) else {
-            return;
-        };
-        if reachable.insert(key, def).is_some() {
-            return;
+/// The digest of every user type, group by group (see the module documentation).
+fn type_digests(model: &Model) -> HashMap<QualifiedName, u64> {
+    let mut defs: Vec<(QualifiedName, &TypeDef)> = Vec::new();
+    for p in &model.packages {
+        for t in &p.types {
+            let q = QualifiedName {
+                package: p.name.clone(),
+                name: t.name.clone(),
+            };
+            defs.push((q, t));
         }
-        let each_variant = |reachable: &mut BTreeMap<_, _>, variants: &'t [Variant]| {
-            for v in variants {
-                match &v.shape {
-                    VariantShape::Unit => {}
-                    VariantShape::Tuple(ts) => ts.iter().for_each(|t| self.reach(t, reachable)),
-                    VariantShape::Struct(fs) => {
-                        fs.iter().for_each(|f| self.reach(&f.ty, reachable))
+    }
+    let index: HashMap<&QualifiedName, usize> =
+        defs.iter().enumerate().map(|(i, (q, _))| (q, i)).collect();
+    let mut adjacency = vec![Vec::new(); defs.len()];
+    for (i, (_, def)) in defs.iter().enumerate() {
+        for_each_member_type(def, &mut |ty| {
+            referenced(ty, &mut |q| {
+                if let Some(&j) = index.get(q) {
+                    adjacency[i].push(j);
+                }
+            })
+        });
+    }
+    let component = crate::graph::strongly_connected(&adjacency);
+    let mut groups: Vec<Vec<usize>> = vec![Vec::new(); component.iter().max().map_or(0, |m| m + 1)];
+    for (node, &c) in component.iter().enumerate() {
+        groups[c].push(node);
+    }
+    let mut digests: HashMap<QualifiedName, u64> = HashMap::with_capacity(defs.len());
+    // Components are numbered sinks first: every group a group refers to is done before.
+    for (group_id, mut members) in groups.into_iter().enumerate() {
+        members.sort_by(|&a, &b| defs[a].0.cmp(&defs[b].0));
+        let digest_of = |q: &QualifiedName| match index.get(q) {
+            Some(&j) if component[j] == group_id => None,
+            _ => Some(digests.get(q).copied().unwrap_or(0)),
+        };
+        let mut text = String::new();
+        for &m in &members {
+            write_definition(&mut text, &defs[m].0, defs[m].1, &digest_of);
+        }
+        let group = fnv1a_64(text.as_bytes());
+        for &m in &members {
+            let q = &defs[m].0;
+            digests.insert(q.clone(), fnv1a_64(format!("{group:016x} {q}").as_bytes()));
+        }
+    }
+    digests
+}
+
+/// `struct package.Name{field:type,…}` and the like.
+fn write_definition(
+    out: &mut String,
+    q: &QualifiedName,
+    def: &TypeDef,
+    digest: &dyn Fn(&QualifiedName) -> Option<u64>,
+) {
+    let fields = |out: &mut String, fields: &[crate::model::Field]| {
+        for (i, f) in fields.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&f.name);
+            out.push(':');
+            write_type(out, &f.ty, digest);
+        }
+    };
+    let variants = |out: &mut String, variants: &[Variant]| {
+        for (i, v) in variants.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&v.name);
+            match &v.shape {
+                VariantShape::Unit => {}
+                VariantShape::Tuple(types) => {
+                    out.push('(');
+                    for (j, t) in types.iter().enumerate() {
+                        if j > 0 {
+                            out.push(',');
+                        }
+                        write_type(out, t, digest);
                     }
+                    out.push(')');
+                }
+                VariantShape::Struct(fs) => {
+                    out.push('{');
+                    fields(out, fs);
+                    out.push('}');
                 }
             }
-        };
-        match &def.kind {
-            TypeDefKind::Struct(fields) => fields.iter().for_each(|f| self.reach(&f.ty, reachable)),
-            TypeDefKind::Enum(vs) | TypeDefKind::Exception(vs) => each_variant(reachable, vs),
+        }
+    };
+    match &def.kind {
+        TypeDefKind::Struct(fs) => {
+            let _ = write!(out, "struct {q}{{");
+            fields(out, fs);
+        }
+        TypeDefKind::Enum(vs) => {
+            let _ = write!(out, "enum {q}{{");
+            variants(out, vs);
+        }
+        TypeDefKind::Exception(vs) => {
+            let _ = write!(out, "exception {q}{{");
+            variants(out, vs);
         }
     }
-
-    fn write_types(&self, out: &mut String, reachable: BTreeMap<&QualifiedName, &TypeDef>) {
-        for (name, def) in reachable {
-            let (keyword, body) = match &def.kind {
-                TypeDefKind::Struct(fields) => ("struct", fields_text(fields)),
-                TypeDefKind::Enum(vs) => ("enum", variants_text(vs)),
-                TypeDefKind::Exception(vs) => ("exception", variants_text(vs)),
-            };
-            let _ = write!(out, "{keyword} {name}{{{body}}}");
-        }
-    }
+    out.push('}');
 }
 
-fn fields_text(fields: &[crate::model::Field]) -> String {
-    let parts: Vec<String> = fields
-        .iter()
-        .map(|f| format!("{}:{}", f.name, f.ty))
-        .collect();
-    parts.join(",")
-}
-
-fn variants_text(variants: &[Variant]) -> String {
-    let parts: Vec<String> = variants
-        .iter()
-        .map(|v| match &v.shape {
-            VariantShape::Unit => v.name.clone(),
-            VariantShape::Tuple(ts) => {
-                let ts: Vec<String> = ts.iter().map(ToString::to_string).collect();
-                format!("{}({})", v.name, ts.join(","))
+/// Calls `f` with the type of every field and variant payload of a definition.
+fn for_each_member_type(def: &TypeDef, f: &mut dyn FnMut(&Type)) {
+    let variants = |vs: &[Variant], f: &mut dyn FnMut(&Type)| {
+        for v in vs {
+            match &v.shape {
+                VariantShape::Unit => {}
+                VariantShape::Tuple(ts) => ts.iter().for_each(&mut *f),
+                VariantShape::Struct(fs) => fs.iter().for_each(|x| f(&x.ty)),
             }
-            VariantShape::Struct(fs) => format!("{}{{{}}}", v.name, fields_text(fs)),
-        })
-        .collect();
-    parts.join(",")
+        }
+    };
+    match &def.kind {
+        TypeDefKind::Struct(fs) => fs.iter().for_each(|x| f(&x.ty)),
+        TypeDefKind::Enum(vs) | TypeDefKind::Exception(vs) => variants(vs, f),
+    }
+}
+
+/// Calls `f` with every user type (not interface) a type mentions.
+fn referenced(ty: &Type, f: &mut dyn FnMut(&QualifiedName)) {
+    match ty {
+        Type::Primitive(_) | Type::Interface(_) => {}
+        Type::List(t) | Type::Option(t) => referenced(t, f),
+        Type::Map(k, v) => {
+            referenced(k, f);
+            referenced(v, f);
+        }
+        Type::Named { name, .. } => f(name),
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,7 @@
 pub mod ast;
 mod check;
 pub mod diagnostic;
+mod graph;
 pub mod ids;
 mod loader;
 pub mod model;

@@ -29,13 +29,41 @@ struct Grammar;
 pub(crate) fn parse_file(id: FileId, file: &SourceFile) -> Result<ast::File, Draft> {
     let text = file.text();
     guard(id, text)?;
-    pest::set_error_detail(true);
     pest::set_call_limit(std::num::NonZeroUsize::new(MAX_RULE_CALLS));
-    let mut pairs = Grammar::parse(Rule::file, text).map_err(|e| syntax_error(id, text, e))?;
+    let mut pairs = match Grammar::parse(Rule::file, text) {
+        Ok(pairs) => pairs,
+        Err(_) => return Err(syntax_error(id, text, parse_with_detail(text))),
+    };
     let root = pairs
         .next()
         .expect("the `file` rule always yields one pair");
     Ok(build_file(id, root))
+}
+
+/// Parses again, recording what was expected where, for the error message.
+///
+/// Recording costs about a quarter of the parse, so it is done only for files that failed.
+/// pest's switch for it is process-wide and read when a parse starts: the lock makes the
+/// switch and the parse one step, so every failing file gets its detail whatever other
+/// threads parse meanwhile (their parses may record too, which only slows them a little).
+fn parse_with_detail(text: &str) -> pest::error::Error<Rule> {
+    static DETAIL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _only_one = DETAIL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    pest::set_error_detail(true);
+    let result = Grammar::parse(Rule::file, text);
+    pest::set_error_detail(false);
+    match result {
+        Err(e) => e,
+        // The same text cannot parse now; report what pest would without detail.
+        Ok(_) => pest::error::Error::new_from_pos(
+            pest::error::ErrorVariant::CustomError {
+                message: "the parser gave different answers for the same text".into(),
+            },
+            pest::Position::from_start(text),
+        ),
+    }
 }
 
 /// Refuses what the grammar cannot report well or should not spend effort on: oversized
@@ -314,20 +342,21 @@ fn build_file(id: FileId, root: Pair<'_, Rule>) -> ast::File {
     let b = Builder { id };
     for pair in root.into_inner() {
         match pair.as_rule() {
-            Rule::package_decl => {
+            Rule::documented => {
                 let (docs, mut rest) = b.docs(pair);
-                let _keyword = rest.next();
-                let name = b.ident(rest.next().expect("grammar: package name"));
-                file.packages.push(ast::PackageDecl { name, docs });
+                let def = rest.next().expect("grammar: a definition follows its docs");
+                if def.as_rule() == Rule::package_decl {
+                    let name = b.ident(def.into_inner().nth(1).expect("grammar: package name"));
+                    file.packages.push(ast::PackageDecl { name, docs });
+                } else {
+                    file.items.push(b.item(def, docs));
+                }
             }
             Rule::import_decl => {
                 let lit = pair.into_inner().nth(1).expect("grammar: import path");
                 let span = b.span(&lit);
                 let path = lit.into_inner().as_str().to_string();
                 file.imports.push(ast::Import { path, span });
-            }
-            Rule::struct_def | Rule::enum_def | Rule::exception_def | Rule::interface_def => {
-                file.items.push(b.item(pair));
             }
             _ => {} // EOI
         }
@@ -369,9 +398,9 @@ impl Builder {
         (docs, inner)
     }
 
-    fn item(&self, pair: Pair<'_, Rule>) -> ast::Item {
+    fn item(&self, pair: Pair<'_, Rule>, docs: Vec<String>) -> ast::Item {
         let rule = pair.as_rule();
-        let (docs, mut rest) = self.docs(pair);
+        let mut rest = pair.into_inner();
         let _keyword = rest.next();
         let name = self.ident(rest.next().expect("grammar: item name"));
         // `fields` and `variants` always yield a pair; an interface's methods may be none.

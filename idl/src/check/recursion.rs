@@ -164,63 +164,13 @@ fn mark_boxes(
     }
 }
 
-/// The strongly connected component of each node (Tarjan, with an explicit stack).
+/// The strongly connected component of each node, from the edges given.
 fn components(nodes: usize, edges: &[&Edge]) -> Vec<usize> {
     let mut adjacency = vec![Vec::new(); nodes];
     for e in edges {
         adjacency[e.from].push(e.to);
     }
-    const UNSEEN: usize = usize::MAX;
-    let mut order = vec![UNSEEN; nodes];
-    let mut low = vec![0; nodes];
-    let mut on_stack = vec![false; nodes];
-    let mut component = vec![UNSEEN; nodes];
-    let mut stack = Vec::new();
-    let mut next_order = 0;
-    let mut next_component = 0;
-    for root in 0..nodes {
-        if order[root] != UNSEEN {
-            continue;
-        }
-        // Each frame: a node and how many of its edges have been followed.
-        let mut frames = vec![(root, 0usize)];
-        order[root] = next_order;
-        low[root] = next_order;
-        next_order += 1;
-        stack.push(root);
-        on_stack[root] = true;
-        while let Some(&mut (node, ref mut edge)) = frames.last_mut() {
-            if let Some(&to) = adjacency[node].get(*edge) {
-                *edge += 1;
-                if order[to] == UNSEEN {
-                    order[to] = next_order;
-                    low[to] = next_order;
-                    next_order += 1;
-                    stack.push(to);
-                    on_stack[to] = true;
-                    frames.push((to, 0));
-                } else if on_stack[to] {
-                    low[node] = low[node].min(order[to]);
-                }
-                continue;
-            }
-            frames.pop();
-            if let Some(&(parent, _)) = frames.last() {
-                low[parent] = low[parent].min(low[node]);
-            }
-            if low[node] == order[node] {
-                while let Some(member) = stack.pop() {
-                    on_stack[member] = false;
-                    component[member] = next_component;
-                    if member == node {
-                        break;
-                    }
-                }
-                next_component += 1;
-            }
-        }
-    }
-    component
+    crate::graph::strongly_connected(&adjacency)
 }
 
 /// A cycle that starts with `first` and stays inside its component, as a list of edges.
