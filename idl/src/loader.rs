@@ -123,6 +123,9 @@ pub(crate) struct Loaded {
     pub files: Vec<Option<ast::File>>,
     /// The files each file imports directly.
     pub imports: Vec<Vec<FileId>>,
+    /// Files with an import that failed (not found, unreadable, or closing a cycle): names
+    /// they cannot resolve may be defined in the missing file, and are not reported.
+    pub broken_imports: Vec<bool>,
     pub drafts: Vec<Draft>,
 }
 
@@ -133,6 +136,7 @@ pub(crate) fn load(fs: &dyn FileSystem, roots: &[PathBuf]) -> Result<Loaded, Roo
             sources: SourceMap::default(),
             files: Vec::new(),
             imports: Vec::new(),
+            broken_imports: Vec::new(),
             drafts: Vec::new(),
         },
         by_canonical: HashMap::new(),
@@ -169,6 +173,7 @@ impl Loader<'_> {
         let id = self.loaded.sources.add(SourceFile::new(path.clone(), text));
         self.by_canonical.insert(canonical.clone(), id);
         self.loaded.imports.push(Vec::new());
+        self.loaded.broken_imports.push(false);
         self.loaded.files.push(None);
         let parsed = match parse_file(id, self.loaded.sources.get(id)) {
             Ok(file) => file,
@@ -179,8 +184,12 @@ impl Loader<'_> {
         };
         self.stack.push((canonical, id));
         for import in &parsed.imports {
-            if let Some(target) = self.import(&path, import) {
-                self.loaded.imports[id.0 as usize].push(target);
+            match self.import(&path, import) {
+                Some(target) if !self.loaded.imports[id.0 as usize].contains(&target) => {
+                    self.loaded.imports[id.0 as usize].push(target)
+                }
+                Some(_) => {} // imported twice: once is enough
+                None => self.loaded.broken_imports[id.0 as usize] = true,
             }
         }
         self.stack.pop();

@@ -121,6 +121,8 @@ fn guard(id: FileId, text: &str) -> Result<(), Draft> {
                     .help("name an inner part as a struct of its own"));
                 }
             }
+            // The `>` of `->` closes nothing.
+            b'>' if i > 0 && bytes[i - 1] == b'-' => {}
             b'>' | b'}' | b')' | b']' => depth = depth.saturating_sub(1),
             _ => {}
         }

@@ -25,6 +25,7 @@ pub(crate) fn check(loaded: Loaded) -> Result<Model, Diagnostics> {
         sources,
         files,
         imports,
+        broken_imports,
         mut drafts,
     } = loaded;
 
@@ -126,7 +127,11 @@ pub(crate) fn check(loaded: Loaded) -> Result<Model, Diagnostics> {
         };
         let mut visible = vec![file.id];
         visible.extend(&imports[file.id.0 as usize]);
-        let scope = Scope::new(&all, &by_file, visible, &path_of);
+        // An import that failed, or a file that did not parse, already has its error;
+        // names that may have been defined there are not reported again.
+        let incomplete = broken_imports[file.id.0 as usize]
+            || visible.iter().any(|f| files[f.0 as usize].is_none());
+        let scope = Scope::new(&all, &by_file, visible, &path_of, incomplete);
         let target = packages
             .iter_mut()
             .find(|p| &p.name == package)

@@ -62,6 +62,9 @@ pub struct Scope<'a> {
     visible: Vec<FileId>,
     /// Where to find each file's path, for the "add an import" hint.
     paths: &'a dyn Fn(FileId) -> String,
+    /// Some definitions may be missing (a failed import): unknown names are not errors
+    /// of their own.
+    incomplete: bool,
 }
 
 impl<'a> Scope<'a> {
@@ -70,6 +73,7 @@ impl<'a> Scope<'a> {
         by_file: &'a HashMap<FileId, Vec<&'a Symbol>>,
         visible: Vec<FileId>,
         paths: &'a dyn Fn(FileId) -> String,
+        incomplete: bool,
     ) -> Scope<'a> {
         let mut bare: HashMap<&str, Vec<&Symbol>> = HashMap::new();
         for file in &visible {
@@ -82,6 +86,7 @@ impl<'a> Scope<'a> {
             all,
             visible,
             paths,
+            incomplete,
         }
     }
 
@@ -110,7 +115,7 @@ impl<'a> Scope<'a> {
                         None
                     }
                     None => {
-                        drafts.push(self.unknown(path));
+                        self.unknown(path, drafts);
                         None
                     }
                 }
@@ -131,14 +136,20 @@ impl<'a> Scope<'a> {
                     None
                 }
                 _ => {
-                    drafts.push(self.unknown(path));
+                    self.unknown(path, drafts);
                     None
                 }
             },
         }
     }
 
-    fn unknown(&self, path: &ast::Path) -> Draft {
+    fn unknown(&self, path: &ast::Path, drafts: &mut Vec<Draft>) {
+        if !self.incomplete {
+            drafts.push(self.unknown_draft(path));
+        }
+    }
+
+    fn unknown_draft(&self, path: &ast::Path) -> Draft {
         let written = path.to_string();
         let candidates = self
             .bare

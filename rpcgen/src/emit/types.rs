@@ -116,14 +116,19 @@ pub fn type_def(def: &TypeDef, here: &str) -> TokenStream {
                 format!("The `{}` {what} of package `{here}`.", def.name)
             });
             // A unit first variant is the derived default; another needs an impl.
-            let unit_first = variants.first().is_some_and(|v| matches!(v.shape, VariantShape::Unit));
+            let unit_first = variants
+                .first()
+                .is_some_and(|v| matches!(v.shape, VariantShape::Unit));
             let body = variants.iter().enumerate().map(|(i, v)| {
                 let attr = (i == 0 && unit_first).then(|| quote!(#[default]));
                 let v = variant(v, &def.name, here);
                 quote!(#attr #v)
             });
             let (derive_default, default) = if unit_first {
-                (quote!(#[derive(::core::default::Default)]), TokenStream::new())
+                (
+                    quote!(#[derive(::core::default::Default)]),
+                    TokenStream::new(),
+                )
             } else {
                 (TokenStream::new(), default_impl(&name, variants.first()))
             };
