@@ -208,3 +208,40 @@ async fn connecting_to_nothing_is_a_clear_error() {
 fn shapes_have_defaults_for_out_parameters() {
     assert_eq!(Shape::default(), Shape::Empty);
 }
+
+#[tokio::test]
+async fn oversized_requests_are_refused_before_sending_and_oversized_results_become_faults() {
+    let running = support::start(ServerConfig {
+        max_frame: 64 << 10,
+        ..ServerConfig::default()
+    })
+    .await;
+    let small = running
+        .client_with(rpc_runtime::ChannelConfig {
+            max_frame: 1 << 10,
+            ..rpc_runtime::ChannelConfig::default()
+        })
+        .await;
+    let err = small.echo_bytes(vec![0; 4 << 10]).await.unwrap_err();
+    assert!(
+        matches!(err, CallError::TooLarge { limit: 1024, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), Outcome::NotExecuted);
+
+    // 100,000 numbers do not fit the server's 64 KiB frames: that call faults, the
+    // connection and the next call are fine.
+    let echo = running.client().await;
+    let (mut data, mut label) = (Vec::new(), String::new());
+    match echo.fill(100_000, &mut data, &mut label).await {
+        Err(CallError::ServerFault {
+            method: "fill",
+            message,
+        }) => {
+            assert!(message.contains("over the frame limit"), "{message}")
+        }
+        other => panic!("expected a server fault, got {other:?}"),
+    }
+    assert!(data.is_empty(), "a failed call writes nothing back");
+    assert_eq!(echo.fill(3, &mut data, &mut label).await.unwrap(), 3);
+}

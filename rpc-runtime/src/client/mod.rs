@@ -189,18 +189,6 @@ impl Client {
         &self.channel
     }
 
-    /// Refuses a request the server would refuse for its size, before sending it.
-    fn check_size<E>(&self, message: &wire::Message) -> Result<(), CallError<E>> {
-        let limit = self.channel.config().max_frame;
-        if message.len() > limit {
-            return Err(CallError::TooLarge {
-                size: message.len(),
-                limit,
-            });
-        }
-        Ok(())
-    }
-
     fn header(&self, method: &MethodSpec, seq: u64) -> Header {
         Header::request(
             client_id(),
@@ -257,30 +245,12 @@ impl Client {
         Req: Serialize + ?Sized,
         Rep: DeserializeOwned,
     {
-        let payload = Payload::encode(request).map_err(|e| {
-            CallError::Protocol(format!(
-                "cannot encode the arguments of `{}`: {e}",
-                method.name
-            ))
-        })?;
-        let seq = next_seq();
-        let message = payload.seal(&self.header(method, seq));
-        self.check_size(&message)?;
-        let conn = self
-            .channel
-            .connection()
-            .await
-            .map_err(|e| CallError::Connection {
-                message: e.to_string(),
-                outcome: Outcome::NotExecuted,
-            })?;
+        let (seq, message) = self.request(method, request, 0)?;
+        let conn = self.live_connection().await?;
         let reply = conn.expect(seq);
         if !conn.send(message) {
             conn.forget(seq);
-            return Err(CallError::Connection {
-                message: "the connection closed before the request was sent".into(),
-                outcome: Outcome::NotExecuted,
-            });
+            return Err(not_sent());
         }
         let incoming = match tokio::time::timeout(self.timeout, reply).await {
             Err(_) => {
@@ -310,32 +280,62 @@ impl Client {
     where
         Req: Serialize + ?Sized,
     {
+        let (_, message) = self.request(method, request, FLAG_ONEWAY)?;
+        let conn = self.live_connection().await?;
+        if conn.send(message) {
+            Ok(())
+        } else {
+            Err(not_sent())
+        }
+    }
+
+    /// Encodes a request with a fresh sequence number, refusing one too large to send.
+    fn request<Req, E>(
+        &self,
+        method: &'static MethodSpec,
+        request: &Req,
+        flags: u8,
+    ) -> Result<(u64, wire::Message), CallError<E>>
+    where
+        Req: Serialize + ?Sized,
+    {
         let payload = Payload::encode(request).map_err(|e| {
             CallError::Protocol(format!(
                 "cannot encode the arguments of `{}`: {e}",
                 method.name
             ))
         })?;
-        let mut header = self.header(method, next_seq());
-        header.flags |= FLAG_ONEWAY;
+        let seq = next_seq();
+        let mut header = self.header(method, seq);
+        header.flags |= flags;
         let message = payload.seal(&header);
-        self.check_size(&message)?;
-        let conn = self
-            .channel
+        let limit = self.channel.config().max_frame;
+        if message.len() > limit {
+            return Err(CallError::TooLarge {
+                size: message.len(),
+                limit,
+            });
+        }
+        Ok((seq, message))
+    }
+
+    /// The channel's connection, connecting if needed.
+    async fn live_connection<E>(&self) -> Result<Arc<Connection>, CallError<E>> {
+        self.channel
             .connection()
             .await
             .map_err(|e| CallError::Connection {
                 message: e.to_string(),
                 outcome: Outcome::NotExecuted,
-            })?;
-        if conn.send(message) {
-            Ok(())
-        } else {
-            Err(CallError::Connection {
-                message: "the connection closed before the request was sent".into(),
-                outcome: Outcome::NotExecuted,
             })
-        }
+    }
+}
+
+/// The error of a request the connection closed on before it went out.
+fn not_sent<E>() -> CallError<E> {
+    CallError::Connection {
+        message: "the connection closed before the request was sent".into(),
+        outcome: Outcome::NotExecuted,
     }
 }
 
