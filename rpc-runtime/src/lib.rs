@@ -36,6 +36,9 @@ pub use error::{CallError, ConnectError, Outcome};
 pub use server::{Concurrency, Reply, Server, ServerConfig, ServerHandle, Service};
 pub use spec::{InterfaceSpec, MethodSpec, Semantics};
 
+#[cfg(feature = "macros")]
+pub use rpc_macros::remote;
+
 /// Re-exported for generated code, which derives serde's traits through this path.
 pub use serde;
 /// Re-exported for generated code: fast encoding of `bytes` values.

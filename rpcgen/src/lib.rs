@@ -36,6 +36,7 @@
 
 mod build;
 pub mod emit;
+pub mod remote;
 
 use std::path::Path;
 

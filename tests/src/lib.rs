@@ -13,4 +13,10 @@ pub mod kw {
     rpc_runtime::include_idl!("kw");
 }
 
+/// The calculator generated from `idl/calc.idl`.
+pub mod calc {
+    rpc_runtime::include_idl!("calc");
+}
+
+pub mod calc_trait;
 pub mod echo;

@@ -1,0 +1,468 @@
+//! The second front end: a Rust trait marked `#[remote]` to the same [`idl::Model`] an
+//! IDL file gives, for the one emitter.
+//!
+//! The `rpc-macros` crate's attribute calls [`model_from_trait`] and then
+//! [`crate::emit::package_tokens`]; keeping the translation here, in a plain library,
+//! lets tests compare both front ends directly. Every refusal is a [`syn::Error`] spanned
+//! at the offending token, with a hint; all of them are reported at once.
+//!
+//! What a trait may say (`docs/REMOTE.md` is the user guide):
+//!
+//! - `async fn name(&self, ...)`: parameters by value are `in`, `&mut T` is `inout`,
+//!   `#[out] x: &mut T` is `out`;
+//! - results `T`, `()` or `Result<T, E>` with `E` the method's exception;
+//! - `#[idempotent]`, `#[oneway]`, `#[last_of_many]` select the call semantics;
+//! - types: `bool`, `u8`..`u64`, `i8`..`i64`, `f32`, `f64`, `String`, `Vec<u8>` (bytes),
+//!   `Vec<T>`, `Option<T>`, `HashMap<K, V>`, and user types named by a single identifier
+//!   (in scope where the trait is, implementing serde's traits).
+
+use idl::{Interface, Method, Mode, Model, Package, Param, Primitive, QualifiedName, Semantics, Type};
+use syn::spanned::Spanned;
+
+/// The attributes that select a method's call semantics.
+const SEMANTICS: [(&str, Semantics); 3] = [
+    ("idempotent", Semantics::AtLeastOnce),
+    ("oneway", Semantics::Maybe),
+    ("last_of_many", Semantics::LastOfMany),
+];
+
+/// The checked model of a `#[remote]` trait, as the interface `trait_name` of IDL package
+/// `package`.
+pub fn model_from_trait(item: &syn::ItemTrait, package: &str) -> Result<Model, syn::Error> {
+    let mut errors = Errors::default();
+    if !matches!(item.vis, syn::Visibility::Public(_)) {
+        errors.add(
+            item.ident.span(),
+            "a `#[remote]` trait must be `pub`",
+            "its generated client and server are public; write `pub trait`",
+        );
+    }
+    if !item.generics.params.is_empty() {
+        errors.add(
+            item.generics.span(),
+            "a `#[remote]` trait cannot be generic",
+            "both sides must agree on every type; use concrete types",
+        );
+    }
+    let mut methods: Vec<Method> = Vec::new();
+    for trait_item in &item.items {
+        match trait_item {
+            syn::TraitItem::Fn(f) => {
+                if let Some(m) = method(f, package, &mut errors) {
+                    if let Some(other) = methods.iter().find(|o| o.id == m.id) {
+                        errors.add(
+                            f.sig.ident.span(),
+                            format!("methods `{}` and `{}` have the same wire id", other.name, m.name),
+                            "method ids are a hash of the name; rename one of the two",
+                        );
+                    }
+                    methods.push(m);
+                }
+            }
+            other => errors.add(
+                other.span(),
+                "a `#[remote]` trait may only contain methods",
+                "move constants, types and macros out of the trait",
+            ),
+        }
+    }
+    errors.finish()?;
+    let mut model = Model {
+        packages: vec![Package {
+            name: package.to_string(),
+            docs: Vec::new(),
+            types: Vec::new(),
+            interfaces: vec![Interface {
+                name: item.ident.to_string(),
+                docs: docs(&item.attrs),
+                span: idl::source::Span::default(),
+                methods,
+                fingerprint: 0,
+            }],
+        }],
+        files: Vec::new(),
+    };
+    idl::ids::assign_fingerprints(&mut model);
+    Ok(model)
+}
+
+/// One method, or None (with errors) when it cannot be called remotely.
+fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Method> {
+    let before = errors.count();
+    let sig = &f.sig;
+    if sig.asyncness.is_none() {
+        errors.add(
+            sig.fn_token.span(),
+            "a `#[remote]` method must be `async`",
+            "a remote call waits for the network: write `async fn`",
+        );
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        errors.add(
+            sig.generics.span(),
+            "a `#[remote]` method cannot be generic",
+            "both sides must agree on every type; use concrete types",
+        );
+    }
+    if f.default.is_some() {
+        errors.add(
+            sig.ident.span(),
+            "a `#[remote]` method cannot have a default body",
+            "the server implements every method; remove the body",
+        );
+    }
+    let semantics = semantics(&f.attrs, errors);
+    let mut params = Vec::new();
+    let mut receiver = false;
+    for input in &sig.inputs {
+        match input {
+            syn::FnArg::Receiver(r) => {
+                receiver = true;
+                let by_shared_ref = matches!(r.kind, syn::ReceiverKind::Reference(_, _, None));
+                if !by_shared_ref {
+                    errors.add(
+                        r.span(),
+                        "a `#[remote]` method takes `&self`",
+                        "the server shares one object among concurrent calls: write `&self`",
+                    );
+                }
+            }
+            syn::FnArg::Typed(pt) => {
+                if let Some(p) = param(pt, package, errors) {
+                    params.push(p);
+                }
+            }
+        }
+    }
+    if !receiver {
+        errors.add(
+            sig.ident.span(),
+            "a `#[remote]` method takes `&self`",
+            "add `&self` as the first parameter",
+        );
+    }
+    let (result, raises) = output(&sig.output, package, errors);
+    if semantics == Semantics::Maybe {
+        let why = "a `#[oneway]` call gets no reply";
+        if let syn::ReturnType::Type(_, ty) = &sig.output {
+            errors.add(ty.span(), format!("{why}, so it cannot return a value"), "remove the result, or `#[oneway]`");
+        }
+        for input in &sig.inputs {
+            if let syn::FnArg::Typed(pt) = input {
+                if matches!(&*pt.ty, syn::Type::Reference(_)) {
+                    errors.add(
+                        pt.ty.span(),
+                        format!("{why}, so it cannot have `&mut` parameters"),
+                        "pass the value by value, or remove `#[oneway]`",
+                    );
+                }
+            }
+        }
+    }
+    if errors.count() > before {
+        return None;
+    }
+    let name = sig.ident.to_string();
+    let name = name.strip_prefix("r#").unwrap_or(&name).to_string();
+    Some(Method {
+        id: idl::ids::method_id(&name),
+        name,
+        docs: docs(&f.attrs),
+        span: idl::source::Span::default(),
+        fingerprint: 0,
+        semantics,
+        params,
+        result: result.flatten(),
+        raises: raises.flatten(),
+    })
+}
+
+/// The semantics the method's attributes select.
+fn semantics(attrs: &[syn::Attribute], errors: &mut Errors) -> Semantics {
+    let mut chosen: Option<(&syn::Attribute, Semantics)> = None;
+    for attr in attrs {
+        let Some(&(name, s)) = SEMANTICS.iter().find(|(n, _)| attr.path().is_ident(n)) else {
+            continue;
+        };
+        if !matches!(attr.meta, syn::Meta::Path(_)) {
+            errors.add(attr.span(), format!("`#[{name}]` takes no arguments"), format!("write `#[{name}]`"));
+        }
+        match chosen {
+            Some((first, _)) => errors.add(
+                attr.span(),
+                "a method has exactly one call semantics",
+                format!(
+                    "`{}` is already chosen; keep one of `#[idempotent]`, `#[oneway]`, `#[last_of_many]`, or none for at-most-once",
+                    path_text(first.path())
+                ),
+            ),
+            None => chosen = Some((attr, s)),
+        }
+    }
+    chosen.map_or(Semantics::AtMostOnce, |(_, s)| s)
+}
+
+/// One typed parameter: by value `in`, `&mut T` `inout`, `#[out] &mut T` `out`.
+fn param(pt: &syn::PatType, package: &str, errors: &mut Errors) -> Option<Param> {
+    let name = match &*pt.pat {
+        syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
+            let n = p.ident.to_string();
+            n.strip_prefix("r#").unwrap_or(&n).to_string()
+        }
+        other => {
+            errors.add(other.span(), "a `#[remote]` parameter needs a plain name", "write `name: Type`");
+            return None;
+        }
+    };
+    let out = pt.attrs.iter().any(|a| a.path().is_ident("out"));
+    let (mode, ty) = match &*pt.ty {
+        syn::Type::Reference(r) if r.mutability.is_some() => {
+            (if out { Mode::Out } else { Mode::InOut }, &*r.elem)
+        }
+        syn::Type::Reference(r) => {
+            errors.add(
+                r.span(),
+                "a `#[remote]` parameter cannot be a shared reference",
+                format!(
+                    "the value is copied to the server anyway: take it by value (`{name}: {}`), or `&mut` to get the server's changes back",
+                    type_text(&r.elem)
+                ),
+            );
+            return None;
+        }
+        other if out => {
+            errors.add(
+                other.span(),
+                "an `#[out]` parameter must be `&mut T`",
+                "the server writes it and the caller's variable receives it: write `&mut T`",
+            );
+            return None;
+        }
+        other => (Mode::In, other),
+    };
+    Some(Param {
+        name,
+        mode,
+        ty: idl_type(ty, package, errors)?,
+        span: idl::source::Span::default(),
+    })
+}
+
+/// The result and exception of `-> T`, `-> ()` or `-> Result<T, E>`; `Some(None)` for
+/// an error already reported.
+fn output(
+    output: &syn::ReturnType,
+    package: &str,
+    errors: &mut Errors,
+) -> (Option<Option<Type>>, Option<Option<QualifiedName>>) {
+    let syn::ReturnType::Type(_, ty) = output else {
+        return (None, None);
+    };
+    if let Some((ok, err)) = result_args(ty) {
+        let result = (!is_unit(ok)).then(|| idl_type(ok, package, errors));
+        let raises = match user_type_name(err) {
+            Some(name) => Some(QualifiedName {
+                package: package.to_string(),
+                name,
+            }),
+            None => {
+                errors.add(
+                    err.span(),
+                    "the error of a `#[remote]` method must be its exception type",
+                    "name an enum of your own that derives serde's Serialize and Deserialize, Debug and Clone (see docs/REMOTE.md)",
+                );
+                None
+            }
+        };
+        return (result, Some(raises));
+    }
+    if is_unit(ty) {
+        return (None, None);
+    }
+    (Some(idl_type(ty, package, errors)), None)
+}
+
+/// `Result<T, E>`'s two arguments.
+fn result_args(ty: &syn::Type) -> Option<(&syn::Type, &syn::Type)> {
+    let (name, args) = last_segment(ty)?;
+    if name != "Result" {
+        return None;
+    }
+    match args.as_slice() {
+        [ok, err] => Some((ok, err)),
+        _ => None,
+    }
+}
+
+fn is_unit(ty: &syn::Type) -> bool {
+    matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
+}
+
+/// The IDL type of a Rust type, or None after reporting why it has none.
+fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> {
+    if let syn::Type::Reference(r) = ty {
+        errors.add(
+            r.span(),
+            "a reference cannot travel in a remote call",
+            format!("use the owned type: `{}`", type_text(&r.elem)),
+        );
+        return None;
+    }
+    let Some((name, args)) = last_segment(ty) else {
+        return unsupported(ty, errors);
+    };
+    let primitive = Primitive::ALL
+        .iter()
+        .find(|(n, _)| *n == name && !matches!(*n, "string" | "bytes"))
+        .map(|&(_, p)| p);
+    let arg = |i: usize, errors: &mut Errors| idl_type(args[i], package, errors);
+    match (name.as_str(), args.len()) {
+        (_, 0) if primitive.is_some() => primitive.map(Type::Primitive),
+        ("String", 0) => Some(Type::Primitive(Primitive::String)),
+        ("Vec", 1) if last_segment(args[0]).is_some_and(|(n, a)| n == "u8" && a.is_empty()) => {
+            Some(Type::Primitive(Primitive::Bytes))
+        }
+        ("Vec", 1) => Some(Type::List(Box::new(arg(0, errors)?))),
+        ("Option", 1) => Some(Type::Option(Box::new(arg(0, errors)?))),
+        ("HashMap", 2) => {
+            let key = arg(0, errors);
+            let value = arg(1, errors);
+            let key = key?;
+            if !matches!(key, Type::Primitive(p) if p.is_map_key()) {
+                errors.add(
+                    args[0].span(),
+                    "this type cannot be a map key",
+                    "map keys must be integers, `bool`, `String` or `Vec<u8>`",
+                );
+                return None;
+            }
+            Some(Type::Map(Box::new(key), Box::new(value?)))
+        }
+        ("BTreeMap", 2) => {
+            errors.add(
+                ty.span(),
+                "`BTreeMap` is not supported",
+                "an IDL map is a `HashMap` on both sides (the bytes on the wire are the same): use `HashMap`",
+            );
+            None
+        }
+        ("usize" | "isize", 0) => {
+            errors.add(
+                ty.span(),
+                format!("`{name}` has no fixed size on the wire"),
+                format!("use `{}64`", &name[..1]),
+            );
+            None
+        }
+        (_, 0) if user_type_name(ty).is_some() => Some(Type::Named {
+            name: QualifiedName {
+                package: package.to_string(),
+                name,
+            },
+            boxed: false,
+        }),
+        _ => unsupported(ty, errors),
+    }
+}
+
+fn unsupported(ty: &syn::Type, errors: &mut Errors) -> Option<Type> {
+    errors.add(
+        ty.span(),
+        format!("`{}` cannot travel in a remote call", type_text(ty)),
+        "use bool, u8..u64, i8..i64, f32, f64, String, Vec<u8>, Vec<T>, Option<T>, HashMap<K, V>, \
+         or a type of your own named by one identifier and implementing serde's traits",
+    );
+    None
+}
+
+/// A user type: a single identifier, no generics, not a built-in name.
+fn user_type_name(ty: &syn::Type) -> Option<String> {
+    let syn::Type::Path(p) = ty else { return None };
+    if p.qself.is_some() || p.path.segments.len() != 1 {
+        return None;
+    }
+    let seg = &p.path.segments[0];
+    if !seg.arguments.is_none() {
+        return None;
+    }
+    let name = seg.ident.to_string();
+    let builtin = ["String", "Vec", "Option", "HashMap", "BTreeMap", "Result", "Box", "usize", "isize", "char"];
+    (!builtin.contains(&name.as_str()) && Primitive::from_name(&name).is_none()).then_some(name)
+}
+
+/// The last path segment's name and its type arguments (`std::vec::Vec<u8>` gives `Vec`
+/// and `[u8]`); None for non-path types and other generic arguments.
+fn last_segment(ty: &syn::Type) -> Option<(String, Vec<&syn::Type>)> {
+    let syn::Type::Path(p) = ty else { return None };
+    if p.qself.is_some() {
+        return None;
+    }
+    let seg = p.path.segments.last()?;
+    let args = match &seg.arguments {
+        syn::PathArguments::None => Vec::new(),
+        syn::PathArguments::AngleBracketed(a) => {
+            let mut types = Vec::new();
+            for arg in &a.args {
+                match arg {
+                    syn::GenericArgument::Type(t) => types.push(t),
+                    _ => return None,
+                }
+            }
+            types
+        }
+        syn::PathArguments::Parenthesized(_) => return None,
+    };
+    Some((seg.ident.to_string(), args))
+}
+
+/// Doc comment lines, without the one leading space `///` leaves.
+fn docs(attrs: &[syn::Attribute]) -> Vec<String> {
+    attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s), ..
+                }) => Some(s.value()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .map(|line| line.strip_prefix(' ').unwrap_or(&line).trim_end().to_string())
+        .collect()
+}
+
+fn type_text(ty: &syn::Type) -> String {
+    quote::quote!(#ty).to_string().replace(" < ", "<").replace(" >", ">").replace(" ,", ",")
+}
+
+fn path_text(path: &syn::Path) -> String {
+    quote::quote!(#path).to_string().replace(' ', "")
+}
+
+/// Errors gathered over the whole trait.
+#[derive(Default)]
+struct Errors {
+    all: Option<syn::Error>,
+    count: usize,
+}
+
+impl Errors {
+    fn add(&mut self, span: proc_macro2::Span, message: impl std::fmt::Display, help: impl std::fmt::Display) {
+        let error = syn::Error::new(span, format!("{message}\n\nhelp: {help}"));
+        self.count += 1;
+        match &mut self.all {
+            Some(all) => all.combine(error),
+            None => self.all = Some(error),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.count
+    }
+
+    fn finish(self) -> Result<(), syn::Error> {
+        self.all.map_or(Ok(()), Err)
+    }
+}
