@@ -16,8 +16,9 @@
 //!   `Vec<T>`, `Option<T>`, `HashMap<K, V>`, and user types named by a single identifier
 //!   (in scope where the trait is, implementing serde's traits).
 
-use idl::{Interface, Method, Mode, Model, Package, Param, Primitive, QualifiedName, Semantics, Type};
-use syn::spanned::Spanned;
+use idl::{
+    Interface, Method, Mode, Model, Package, Param, Primitive, QualifiedName, Semantics, Type,
+};
 
 /// The attributes that select a method's call semantics.
 const SEMANTICS: [(&str, Semantics); 3] = [
@@ -32,14 +33,14 @@ pub fn model_from_trait(item: &syn::ItemTrait, package: &str) -> Result<Model, s
     let mut errors = Errors::default();
     if !matches!(item.vis, syn::Visibility::Public(_)) {
         errors.add(
-            item.ident.span(),
+            &item.ident,
             "a `#[remote]` trait must be `pub`",
             "its generated client and server are public; write `pub trait`",
         );
     }
     if !item.generics.params.is_empty() {
         errors.add(
-            item.generics.span(),
+            &item.generics,
             "a `#[remote]` trait cannot be generic",
             "both sides must agree on every type; use concrete types",
         );
@@ -51,8 +52,11 @@ pub fn model_from_trait(item: &syn::ItemTrait, package: &str) -> Result<Model, s
                 if let Some(m) = method(f, package, &mut errors) {
                     if let Some(other) = methods.iter().find(|o| o.id == m.id) {
                         errors.add(
-                            f.sig.ident.span(),
-                            format!("methods `{}` and `{}` have the same wire id", other.name, m.name),
+                            &f.sig.ident,
+                            format!(
+                                "methods `{}` and `{}` have the same wire id",
+                                other.name, m.name
+                            ),
                             "method ids are a hash of the name; rename one of the two",
                         );
                     }
@@ -60,7 +64,7 @@ pub fn model_from_trait(item: &syn::ItemTrait, package: &str) -> Result<Model, s
                 }
             }
             other => errors.add(
-                other.span(),
+                &other,
                 "a `#[remote]` trait may only contain methods",
                 "move constants, types and macros out of the trait",
             ),
@@ -92,21 +96,21 @@ fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Me
     let sig = &f.sig;
     if sig.asyncness.is_none() {
         errors.add(
-            sig.fn_token.span(),
+            &sig.fn_token,
             "a `#[remote]` method must be `async`",
             "a remote call waits for the network: write `async fn`",
         );
     }
     if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
         errors.add(
-            sig.generics.span(),
+            &sig.generics,
             "a `#[remote]` method cannot be generic",
             "both sides must agree on every type; use concrete types",
         );
     }
     if f.default.is_some() {
         errors.add(
-            sig.ident.span(),
+            &sig.ident,
             "a `#[remote]` method cannot have a default body",
             "the server implements every method; remove the body",
         );
@@ -121,7 +125,7 @@ fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Me
                 let by_shared_ref = matches!(r.kind, syn::ReceiverKind::Reference(_, _, None));
                 if !by_shared_ref {
                     errors.add(
-                        r.span(),
+                        &r,
                         "a `#[remote]` method takes `&self`",
                         "the server shares one object among concurrent calls: write `&self`",
                     );
@@ -136,7 +140,7 @@ fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Me
     }
     if !receiver {
         errors.add(
-            sig.ident.span(),
+            &sig.ident,
             "a `#[remote]` method takes `&self`",
             "add `&self` as the first parameter",
         );
@@ -145,13 +149,17 @@ fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Me
     if semantics == Semantics::Maybe {
         let why = "a `#[oneway]` call gets no reply";
         if let syn::ReturnType::Type(_, ty) = &sig.output {
-            errors.add(ty.span(), format!("{why}, so it cannot return a value"), "remove the result, or `#[oneway]`");
+            errors.add(
+                &ty,
+                format!("{why}, so it cannot return a value"),
+                "remove the result, or `#[oneway]`",
+            );
         }
         for input in &sig.inputs {
             if let syn::FnArg::Typed(pt) = input {
                 if matches!(&*pt.ty, syn::Type::Reference(_)) {
                     errors.add(
-                        pt.ty.span(),
+                        &pt.ty,
                         format!("{why}, so it cannot have `&mut` parameters"),
                         "pass the value by value, or remove `#[oneway]`",
                     );
@@ -185,11 +193,14 @@ fn semantics(attrs: &[syn::Attribute], errors: &mut Errors) -> Semantics {
             continue;
         };
         if !matches!(attr.meta, syn::Meta::Path(_)) {
-            errors.add(attr.span(), format!("`#[{name}]` takes no arguments"), format!("write `#[{name}]`"));
+            errors.add(
+                &attr,
+                format!("`#[{name}]` takes no arguments"),
+                format!("write `#[{name}]`"),
+            );
         }
         match chosen {
-            Some((first, _)) => errors.add(
-                attr.span(),
+            Some((first, _)) => errors.add(&attr,
                 "a method has exactly one call semantics",
                 format!(
                     "`{}` is already chosen; keep one of `#[idempotent]`, `#[oneway]`, `#[last_of_many]`, or none for at-most-once",
@@ -210,7 +221,11 @@ fn param(pt: &syn::PatType, package: &str, errors: &mut Errors) -> Option<Param>
             n.strip_prefix("r#").unwrap_or(&n).to_string()
         }
         other => {
-            errors.add(other.span(), "a `#[remote]` parameter needs a plain name", "write `name: Type`");
+            errors.add(
+                &other,
+                "a `#[remote]` parameter needs a plain name",
+                "write `name: Type`",
+            );
             return None;
         }
     };
@@ -220,19 +235,18 @@ fn param(pt: &syn::PatType, package: &str, errors: &mut Errors) -> Option<Param>
             (if out { Mode::Out } else { Mode::InOut }, &*r.elem)
         }
         syn::Type::Reference(r) => {
-            errors.add(
-                r.span(),
+            errors.add(&r,
                 "a `#[remote]` parameter cannot be a shared reference",
                 format!(
                     "the value is copied to the server anyway: take it by value (`{name}: {}`), or `&mut` to get the server's changes back",
-                    type_text(&r.elem)
+                    owned(&r.elem)
                 ),
             );
             return None;
         }
         other if out => {
             errors.add(
-                other.span(),
+                &other,
                 "an `#[out]` parameter must be `&mut T`",
                 "the server writes it and the caller's variable receives it: write `&mut T`",
             );
@@ -266,8 +280,7 @@ fn output(
                 name,
             }),
             None => {
-                errors.add(
-                    err.span(),
+                errors.add(&err,
                     "the error of a `#[remote]` method must be its exception type",
                     "name an enum of your own that derives serde's Serialize and Deserialize, Debug and Clone (see docs/REMOTE.md)",
                 );
@@ -302,9 +315,9 @@ fn is_unit(ty: &syn::Type) -> bool {
 fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> {
     if let syn::Type::Reference(r) = ty {
         errors.add(
-            r.span(),
+            &r,
             "a reference cannot travel in a remote call",
-            format!("use the owned type: `{}`", type_text(&r.elem)),
+            format!("use the owned type: `{}`", owned(&r.elem)),
         );
         return None;
     }
@@ -330,7 +343,7 @@ fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> 
             let key = key?;
             if !matches!(key, Type::Primitive(p) if p.is_map_key()) {
                 errors.add(
-                    args[0].span(),
+                    args[0],
                     "this type cannot be a map key",
                     "map keys must be integers, `bool`, `String` or `Vec<u8>`",
                 );
@@ -339,8 +352,7 @@ fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> 
             Some(Type::Map(Box::new(key), Box::new(value?)))
         }
         ("BTreeMap", 2) => {
-            errors.add(
-                ty.span(),
+            errors.add(&ty,
                 "`BTreeMap` is not supported",
                 "an IDL map is a `HashMap` on both sides (the bytes on the wire are the same): use `HashMap`",
             );
@@ -348,7 +360,7 @@ fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> 
         }
         ("usize" | "isize", 0) => {
             errors.add(
-                ty.span(),
+                &ty,
                 format!("`{name}` has no fixed size on the wire"),
                 format!("use `{}64`", &name[..1]),
             );
@@ -367,7 +379,7 @@ fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> 
 
 fn unsupported(ty: &syn::Type, errors: &mut Errors) -> Option<Type> {
     errors.add(
-        ty.span(),
+        &ty,
         format!("`{}` cannot travel in a remote call", type_text(ty)),
         "use bool, u8..u64, i8..i64, f32, f64, String, Vec<u8>, Vec<T>, Option<T>, HashMap<K, V>, \
          or a type of your own named by one identifier and implementing serde's traits",
@@ -386,7 +398,9 @@ fn user_type_name(ty: &syn::Type) -> Option<String> {
         return None;
     }
     let name = seg.ident.to_string();
-    let builtin = ["String", "Vec", "Option", "HashMap", "BTreeMap", "Result", "Box", "usize", "isize", "char"];
+    let builtin = [
+        "String", "Vec", "Option", "HashMap", "BTreeMap", "Result", "Box", "usize", "isize", "char",
+    ];
     (!builtin.contains(&name.as_str()) && Primitive::from_name(&name).is_none()).then_some(name)
 }
 
@@ -423,18 +437,37 @@ fn docs(attrs: &[syn::Attribute]) -> Vec<String> {
         .filter_map(|a| match &a.meta {
             syn::Meta::NameValue(nv) => match &nv.value {
                 syn::Expr::Lit(syn::ExprLit {
-                    lit: syn::Lit::Str(s), ..
+                    lit: syn::Lit::Str(s),
+                    ..
                 }) => Some(s.value()),
                 _ => None,
             },
             _ => None,
         })
-        .map(|line| line.strip_prefix(' ').unwrap_or(&line).trim_end().to_string())
+        .map(|line| {
+            line.strip_prefix(' ')
+                .unwrap_or(&line)
+                .trim_end()
+                .to_string()
+        })
         .collect()
 }
 
+/// The owned form of a borrowed type: `str` -> `String`, `[T]` -> `Vec<T>`.
+fn owned(ty: &syn::Type) -> String {
+    match ty {
+        syn::Type::Path(p) if p.path.is_ident("str") => "String".into(),
+        syn::Type::Slice(s) => format!("Vec<{}>", type_text(&s.elem)),
+        other => type_text(other),
+    }
+}
+
 fn type_text(ty: &syn::Type) -> String {
-    quote::quote!(#ty).to_string().replace(" < ", "<").replace(" >", ">").replace(" ,", ",")
+    quote::quote!(#ty)
+        .to_string()
+        .replace(" < ", "<")
+        .replace(" >", ">")
+        .replace(" ,", ",")
 }
 
 fn path_text(path: &syn::Path) -> String {
@@ -449,8 +482,14 @@ struct Errors {
 }
 
 impl Errors {
-    fn add(&mut self, span: proc_macro2::Span, message: impl std::fmt::Display, help: impl std::fmt::Display) {
-        let error = syn::Error::new(span, format!("{message}\n\nhelp: {help}"));
+    /// An error over `tokens` (all of them underlined, first to last).
+    fn add(
+        &mut self,
+        tokens: &dyn quote::ToTokens,
+        message: impl std::fmt::Display,
+        help: impl std::fmt::Display,
+    ) {
+        let error = syn::Error::new_spanned(tokens, format!("{message}\n\nhelp: {help}"));
         self.count += 1;
         match &mut self.all {
             Some(all) => all.combine(error),

@@ -1,0 +1,6 @@
+#[rpc_runtime::remote]
+pub trait Clock {
+    fn now(&self) -> u64;
+}
+
+fn main() {}

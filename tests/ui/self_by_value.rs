@@ -1,0 +1,6 @@
+#[rpc_runtime::remote]
+pub trait Door {
+    async fn close(self);
+}
+
+fn main() {}
