@@ -1,8 +1,10 @@
-//! The one-process demo: a bank server and a client over real loopback TCP, showing
-//! each kind of call and what came back.
+//! The one-process demo: a bank server (from `idl/bank.idl`) and a calculator (from a
+//! `#[remote]` trait), each with a client over real loopback TCP, showing each kind of
+//! call and what came back.
 
 use examples::accounts::Accounts;
 use examples::bank::{BankClient, BankError, BankServer};
+use examples::calc::{CalcClient, CalcServer, Calculator};
 use rpc_runtime::{CallError, Channel, Server};
 
 #[tokio::main]
@@ -62,6 +64,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("tick()                      -> {tick}   (last-of-many)");
 
     server.shutdown().await;
-    println!("server shut down");
+    println!("bank server shut down\n");
+
+    // The same machinery from a `#[remote]` trait instead of an IDL file.
+    let calc_server = Server::new()
+        .add_service(CalcServer::new(Calculator::default()))
+        .bind("127.0.0.1:0")
+        .await?;
+    let calc = CalcClient::new(Channel::connect(calc_server.local_addr().to_string()).await?);
+    println!("#[remote] calculator on {}", calc_server.local_addr());
+    println!("add(2, 40)                  -> {}", calc.add(2, 40).await?);
+    match calc.divide(1, 0).await {
+        Err(CallError::Exception(e)) => println!("divide(1, 0)                -> exception: {e}"),
+        other => println!("divide(1, 0)                -> unexpected {other:?}"),
+    }
+    let mut value = 21;
+    calc.double(&mut value).await?;
+    println!("double(inout value = 21)    -> value written back: {value}");
+    calc_server.shutdown().await;
     Ok(())
 }
