@@ -27,7 +27,8 @@ pub fn remote(args: TokenStream, item: TokenStream) -> TokenStream {
         }
     });
     syn::parse_macro_input!(args with parser);
-    let package = package.unwrap_or_else(|| rpcgen::emit::names::snake_case(&item.ident.to_string()));
+    let package =
+        package.unwrap_or_else(|| rpcgen::emit::names::snake_case(&item.ident.to_string()));
     match rpcgen::remote::model_from_trait(&item, &package) {
         Ok(model) => rpcgen::emit::package_tokens(&model, &model.packages[0]).into(),
         Err(errors) => errors.to_compile_error().into(),
