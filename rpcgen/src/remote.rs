@@ -156,14 +156,14 @@ fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Me
             );
         }
         for input in &sig.inputs {
-            if let syn::FnArg::Typed(pt) = input {
-                if matches!(&*pt.ty, syn::Type::Reference(_)) {
-                    errors.add(
-                        &pt.ty,
-                        format!("{why}, so it cannot have `&mut` parameters"),
-                        "pass the value by value, or remove `#[oneway]`",
-                    );
-                }
+            if let syn::FnArg::Typed(pt) = input
+                && matches!(&*pt.ty, syn::Type::Reference(_))
+            {
+                errors.add(
+                    &pt.ty,
+                    format!("{why}, so it cannot have `&mut` parameters"),
+                    "pass the value by value, or remove `#[oneway]`",
+                );
             }
         }
     }
