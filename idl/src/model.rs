@@ -270,14 +270,19 @@ pub enum Semantics {
 }
 
 impl Semantics {
+    /// The attributes that select a semantics other than the default (at-most-once).
+    pub const ATTRIBUTES: [(&'static str, Semantics); 3] = [
+        ("idempotent", Semantics::AtLeastOnce),
+        ("oneway", Semantics::Maybe),
+        ("last_of_many", Semantics::LastOfMany),
+    ];
+
     /// The IDL attribute that selects it, or None for the default.
     pub fn attribute(self) -> Option<&'static str> {
-        match self {
-            Semantics::Maybe => Some("oneway"),
-            Semantics::AtLeastOnce => Some("idempotent"),
-            Semantics::AtMostOnce => None,
-            Semantics::LastOfMany => Some("last_of_many"),
-        }
+        Self::ATTRIBUTES
+            .iter()
+            .find(|(_, s)| *s == self)
+            .map(|(name, _)| *name)
     }
 }
 

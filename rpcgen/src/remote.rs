@@ -20,13 +20,6 @@ use idl::{
     Interface, Method, Mode, Model, Package, Param, Primitive, QualifiedName, Semantics, Type,
 };
 
-/// The attributes that select a method's call semantics.
-const SEMANTICS: [(&str, Semantics); 3] = [
-    ("idempotent", Semantics::AtLeastOnce),
-    ("oneway", Semantics::Maybe),
-    ("last_of_many", Semantics::LastOfMany),
-];
-
 /// The checked model of a `#[remote]` trait, as the interface `trait_name` of IDL package
 /// `package`.
 pub fn model_from_trait(item: &syn::ItemTrait, package: &str) -> Result<Model, syn::Error> {
@@ -189,7 +182,10 @@ fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Me
 fn semantics(attrs: &[syn::Attribute], errors: &mut Errors) -> Semantics {
     let mut chosen: Option<(&syn::Attribute, Semantics)> = None;
     for attr in attrs {
-        let Some(&(name, s)) = SEMANTICS.iter().find(|(n, _)| attr.path().is_ident(n)) else {
+        let Some(&(name, s)) = Semantics::ATTRIBUTES
+            .iter()
+            .find(|(n, _)| attr.path().is_ident(n))
+        else {
             continue;
         };
         if !matches!(attr.meta, syn::Meta::Path(_)) {

@@ -10,13 +10,6 @@ use crate::diagnostic::Draft;
 use crate::ids::method_id;
 use crate::model::{Method, Param, Semantics};
 
-/// The attributes a method may carry, and the semantics each selects.
-const ATTRIBUTES: [(&str, Semantics); 3] = [
-    ("idempotent", Semantics::AtLeastOnce),
-    ("oneway", Semantics::Maybe),
-    ("last_of_many", Semantics::LastOfMany),
-];
-
 /// Checks an interface's methods and returns the ones that are valid.
 pub fn check(scope: &Scope<'_>, methods: &[ast::Method], drafts: &mut Vec<Draft>) -> Vec<Method> {
     duplicates(methods.iter().map(|m| &m.name), "method", drafts);
@@ -179,15 +172,18 @@ fn semantics(attrs: &[ast::Ident], drafts: &mut Vec<Draft>) -> Semantics {
     let mut chosen: Option<(&ast::Ident, Semantics)> = None;
     let mut seen: Vec<&ast::Ident> = Vec::new();
     for attr in attrs {
-        let Some(&(_, s)) = ATTRIBUTES.iter().find(|(n, _)| *n == attr.name) else {
-            let mut known: Vec<String> = ATTRIBUTES.iter().map(|(n, _)| format!("`{n}`")).collect();
+        let Some(&(_, s)) = Semantics::ATTRIBUTES.iter().find(|(n, _)| *n == attr.name) else {
+            let mut known: Vec<String> = Semantics::ATTRIBUTES
+                .iter()
+                .map(|(n, _)| format!("`{n}`"))
+                .collect();
             let last = known.pop().unwrap_or_default();
             let mut d = Draft::new(
                 attr.span,
                 format!("unknown attribute `{}`", attr.name),
                 format!("expected {} or {last}", known.join(", ")),
             );
-            if let Some(s) = suggest(&attr.name, ATTRIBUTES.iter().map(|(n, _)| *n)) {
+            if let Some(s) = suggest(&attr.name, Semantics::ATTRIBUTES.iter().map(|(n, _)| *n)) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
             drafts.push(d);
