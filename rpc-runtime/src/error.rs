@@ -72,6 +72,13 @@ pub enum CallError<E = Infallible> {
         /// The limit.
         limit: usize,
     },
+    /// The call ran, but its reply was lost and was too large for the server to keep:
+    /// the results are gone.
+    #[error("`{method}` ran, but its reply was lost and the server kept no copy")]
+    ReplyLost {
+        /// The method called.
+        method: &'static str,
+    },
     /// The server is not the one this client was bound to (it restarted).
     #[error("the server refused the binding: {0}")]
     UnknownBinding(String),
@@ -81,7 +88,9 @@ impl<E> CallError<E> {
     /// Whether the call ran on the server.
     pub fn outcome(&self) -> Outcome {
         match self {
-            CallError::Exception(_) | CallError::ServerFault { .. } => Outcome::Executed,
+            CallError::Exception(_)
+            | CallError::ServerFault { .. }
+            | CallError::ReplyLost { .. } => Outcome::Executed,
             CallError::Timeout(_) => Outcome::Unknown,
             CallError::Connection { outcome, .. } => *outcome,
             CallError::Protocol(_) => Outcome::Unknown,
@@ -119,6 +128,7 @@ impl<E> CallError<E> {
                 CallError::ServerFault { method, message }
             }
             CallError::TooLarge { size, limit } => CallError::TooLarge { size, limit },
+            CallError::ReplyLost { method } => CallError::ReplyLost { method },
             CallError::UnknownBinding(m) => CallError::UnknownBinding(m),
         }
     }

@@ -5,8 +5,8 @@
 //! socket is idle, batched by a writer task when it is busy. A reader task reads replies
 //! and hands each to the caller waiting for its sequence number.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::net::TcpStream;
@@ -15,7 +15,6 @@ use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use crate::error::Outcome;
-use crate::id::client_id;
 use crate::outbox::{Outbox, When};
 use crate::wire::{FrameReader, Header, Kind, Message};
 
@@ -46,7 +45,10 @@ impl Drop for Incoming {
 /// The caller's side of a connection.
 pub(crate) struct Connection {
     outbox: Outbox<OwnedWriteHalf>,
-    pending: Mutex<HashMap<u64, oneshot::Sender<ReplyResult>>>,
+    /// Calls waiting for replies, by sequence number; the lowest is the watermark.
+    pending: Mutex<BTreeMap<u64, oneshot::Sender<ReplyResult>>>,
+    /// The channel's client id: replies must name it.
+    client: u64,
     closed: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
 }
@@ -61,12 +63,13 @@ impl std::fmt::Debug for Connection {
 
 impl Connection {
     /// Starts the reader and writer tasks of a connected stream.
-    pub fn start(stream: TcpStream, max_frame: usize) -> Arc<Connection> {
+    pub fn start(stream: TcpStream, max_frame: usize, client: u64) -> Arc<Connection> {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
         let conn = Arc::new(Connection {
             outbox: Outbox::new(write),
-            pending: Mutex::new(HashMap::new()),
+            pending: Mutex::new(BTreeMap::new()),
+            client,
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
         });
@@ -89,7 +92,7 @@ impl Connection {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn pending(&self) -> MutexGuard<'_, HashMap<u64, oneshot::Sender<ReplyResult>>> {
+    fn pending(&self) -> MutexGuard<'_, BTreeMap<u64, oneshot::Sender<ReplyResult>>> {
         // A poisoned map is still a consistent map: entries are inserted and removed whole.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -99,11 +102,32 @@ impl Connection {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Registers a call expecting a reply, before its request is sent.
-    pub fn expect(&self, seq: u64) -> oneshot::Receiver<ReplyResult> {
+    /// Numbers a call from the channel's counter `next` and registers it to receive
+    /// its reply: its sequence number, the watermark to send with it, and where the reply
+    /// will come.
+    pub fn number_call(&self, next: &AtomicU64) -> (u64, u64, oneshot::Receiver<ReplyResult>) {
         let (tx, rx) = oneshot::channel();
-        self.pending().insert(seq, tx);
-        rx
+        let (seq, watermark) = self.number(next, Some(tx));
+        (seq, watermark, rx)
+    }
+
+    /// Numbers a `oneway` call: its sequence number and the watermark to send with it.
+    pub fn number_oneway(&self, next: &AtomicU64) -> (u64, u64) {
+        self.number(next, None)
+    }
+
+    /// The watermark is the lowest sequence number still waiting for a reply on this
+    /// connection (this call included). Numbering and registering happen under one lock,
+    /// so no request can carry a watermark above a call that is numbered but not yet
+    /// waiting.
+    fn number(&self, next: &AtomicU64, waiter: Option<oneshot::Sender<ReplyResult>>) -> (u64, u64) {
+        let mut pending = self.pending();
+        let seq = next.fetch_add(1, Ordering::Relaxed);
+        if let Some(waiter) = waiter {
+            pending.insert(seq, waiter);
+        }
+        let watermark = pending.keys().next().map_or(seq, |&lowest| lowest.min(seq));
+        (seq, watermark)
     }
 
     /// Forgets a call (timed out or not sent).
@@ -126,7 +150,7 @@ impl Connection {
 
     /// Reads replies until the stream fails; returns why it stopped.
     async fn read_replies(&self, mut frames: FrameReader<OwnedReadHalf>) -> String {
-        let me = client_id();
+        let me = self.client;
         loop {
             let message = match frames.next().await {
                 Ok(Some(message)) => message,
@@ -160,7 +184,7 @@ impl Connection {
     pub fn close(&self, why: &str) {
         self.closed.store(true, Ordering::Release);
         self.outbox.close(why);
-        let waiting: Vec<_> = self.pending().drain().collect();
+        let waiting: Vec<_> = std::mem::take(&mut *self.pending()).into_iter().collect();
         if !waiting.is_empty() {
             tracing::debug!(calls = waiting.len(), "connection lost: {why}");
         }

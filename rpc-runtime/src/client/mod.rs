@@ -11,7 +11,9 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 
 use crate::error::{CallError, ConnectError, Outcome};
-use crate::id::{client_id, next_seq};
+use std::sync::atomic::AtomicU64;
+
+use crate::id::random_u64;
 use crate::spec::{InterfaceSpec, MethodSpec};
 use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
 use connection::{Connection, Incoming};
@@ -50,6 +52,12 @@ pub struct Channel {
 #[derive(Debug)]
 struct ChannelInner {
     address: String,
+    /// This channel's client id: drawn at random, so it is new in every process
+    /// incarnation, and the same over reconnections (the server's reply history for the
+    /// channel survives them).
+    client: u64,
+    /// The next sequence number.
+    next_seq: AtomicU64,
     config: ChannelConfig,
     connection: Mutex<Option<Arc<Connection>>>,
     /// Held while connecting, so that a broken connection is replaced once, not once per
@@ -84,6 +92,8 @@ impl Channel {
         let channel = Channel {
             inner: Arc::new(ChannelInner {
                 address: address.into(),
+                client: random_u64(),
+                next_seq: AtomicU64::new(1),
                 config,
                 connection: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(()),
@@ -133,7 +143,7 @@ impl Channel {
         .await
         .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
         .map_err(error)?;
-        let conn = Connection::start(stream, self.inner.config.max_frame);
+        let conn = Connection::start(stream, self.inner.config.max_frame, self.inner.client);
         *self
             .inner
             .connection
@@ -189,17 +199,6 @@ impl Client {
         &self.channel
     }
 
-    fn header(&self, method: &MethodSpec, seq: u64) -> Header {
-        Header::request(
-            client_id(),
-            seq,
-            self.binding,
-            self.object,
-            method.id,
-            method.fingerprint,
-        )
-    }
-
     /// Calls `method`, which raises no exception, with `request` (its `in` and `inout`
     /// arguments) and waits for the reply (its result and `inout`/`out` values).
     pub async fn call<Req, Rep>(
@@ -245,9 +244,16 @@ impl Client {
         Req: Serialize + ?Sized,
         Rep: DeserializeOwned,
     {
-        let (seq, message) = self.request(method, request, 0)?;
+        let payload = self.encode(method, request)?;
         let conn = self.live_connection().await?;
-        let reply = conn.expect(seq);
+        let (seq, ack, reply) = conn.number_call(&self.channel.inner.next_seq);
+        let message = match self.seal(method, payload, seq, ack, 0) {
+            Ok(message) => message,
+            Err(e) => {
+                conn.forget(seq);
+                return Err(e);
+            }
+        };
         if !conn.send(message) {
             conn.forget(seq);
             return Err(not_sent());
@@ -280,8 +286,10 @@ impl Client {
     where
         Req: Serialize + ?Sized,
     {
-        let (_, message) = self.request(method, request, FLAG_ONEWAY)?;
+        let payload = self.encode(method, request)?;
         let conn = self.live_connection().await?;
+        let (seq, ack) = conn.number_oneway(&self.channel.inner.next_seq);
+        let message = self.seal(method, payload, seq, ack, FLAG_ONEWAY)?;
         if conn.send(message) {
             Ok(())
         } else {
@@ -289,25 +297,42 @@ impl Client {
         }
     }
 
-    /// Encodes a request with a fresh sequence number, refusing one too large to send.
-    fn request<Req, E>(
+    /// Encodes a request's arguments.
+    fn encode<Req, E>(
         &self,
         method: &'static MethodSpec,
         request: &Req,
-        flags: u8,
-    ) -> Result<(u64, wire::Message), CallError<E>>
+    ) -> Result<Payload, CallError<E>>
     where
         Req: Serialize + ?Sized,
     {
-        let payload = Payload::encode(request).map_err(|e| {
+        Payload::encode(request).map_err(|e| {
             CallError::Protocol(format!(
                 "cannot encode the arguments of `{}`: {e}",
                 method.name
             ))
-        })?;
-        let seq = next_seq();
-        let mut header = self.header(method, seq);
+        })
+    }
+
+    /// Puts the request header in front, refusing a message too large to send.
+    fn seal<E>(
+        &self,
+        method: &'static MethodSpec,
+        payload: Payload,
+        seq: u64,
+        ack: u64,
+        flags: u8,
+    ) -> Result<wire::Message, CallError<E>> {
+        let mut header = Header::request(
+            self.channel.inner.client,
+            seq,
+            self.binding,
+            self.object,
+            method.id,
+            method.fingerprint,
+        );
         header.flags |= flags;
+        header.ack = ack;
         let message = payload.seal(&header);
         let limit = self.channel.config().max_frame;
         if message.len() > limit {
@@ -316,7 +341,7 @@ impl Client {
                 limit,
             });
         }
-        Ok((seq, message))
+        Ok(message)
     }
 
     /// The channel's connection, connecting if needed.
@@ -376,6 +401,9 @@ where
             text()
         ))),
         Some(Status::UnknownBinding) => Err(CallError::UnknownBinding(text())),
+        Some(Status::ReplyLost) => Err(CallError::ReplyLost {
+            method: method.name,
+        }),
         None => Err(CallError::Protocol(format!(
             "reply to `{}` has unknown status {}",
             method.name, incoming.header.status

@@ -14,7 +14,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::Poll;
+use std::time::Instant;
 
 use tokio::io::AsyncRead;
 use tokio::sync::watch;
@@ -22,6 +24,7 @@ use tokio::task::JoinSet;
 
 use super::Shared;
 use super::catch_unwind::CatchUnwind;
+use super::history::Verdict;
 use super::service::Reply;
 use crate::outbox::{Outbox, When, WriteHalf};
 use crate::spec::Semantics;
@@ -94,8 +97,11 @@ async fn accept<W: WriteHalf>(
     let (header, payload) = Message::parse(message).map_err(|e| e.to_string())?;
     match header.kind() {
         Some(Kind::Request) => {}
-        // Acknowledgements matter only to servers that keep a reply history.
-        Some(Kind::Ack) => return Ok(()),
+        // The client has the reply of (client, seq): forget it (protocol RRA).
+        Some(Kind::Ack) => {
+            shared.history().acknowledge(header.client, header.seq);
+            return Ok(());
+        }
         _ => return Err(format!("a client sent a message of kind {}", header.kind)),
     }
     let refuse = |status: Status, text: &str| {
@@ -140,6 +146,31 @@ async fn accept<W: WriteHalf>(
         Ok(handler) => handler,
         Err(e) => return refuse(Status::BadRequest, &e.to_string()),
     };
+    // At-most-once: a request seen before does not run again.
+    let remember = method.semantics == Semantics::AtMostOnce;
+    if remember {
+        let verdict = shared
+            .history()
+            .begin(header.client, header.seq, header.ack, Instant::now());
+        match verdict {
+            Verdict::Run => {}
+            Verdict::Running | Verdict::Stale => {
+                shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                return Ok(());
+            }
+            Verdict::Replay(reply) => {
+                shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                shared.counters.resent.fetch_add(1, Ordering::Relaxed);
+                let _ = outbox.send(Message::from_bytes(&reply), when);
+                return Ok(());
+            }
+            Verdict::ReplyLost => {
+                shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                let text = format!("`{}` ran; its reply was too large to keep", method.name);
+                return refuse(Status::ReplyLost, &text);
+            }
+        }
+    }
     // Waiting here holds up this connection's reader: back-pressure on a client that
     // sends faster than the server runs calls.
     let permit = shared
@@ -148,12 +179,14 @@ async fn accept<W: WriteHalf>(
         .acquire_owned()
         .await
         .map_err(|_| "the server is shutting down".to_string())?;
+    shared.counters.executions.fetch_add(1, Ordering::Relaxed);
     let answer = Answer {
         header,
         method: method.name,
         // A `oneway` method never replies, whatever the flag says.
         wanted: !header.is_oneway() && method.semantics != Semantics::Maybe,
-        max_frame: shared.config.max_frame,
+        remember,
+        shared: shared.clone(),
     };
     let mut call = CatchUnwind::new(handler);
     match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx))).await {
@@ -178,7 +211,9 @@ struct Answer {
     header: Header,
     method: &'static str,
     wanted: bool,
-    max_frame: usize,
+    /// Store the reply in the history (at-most-once).
+    remember: bool,
+    shared: Arc<Shared>,
 }
 
 impl Answer {
@@ -190,25 +225,31 @@ impl Answer {
                 tracing::error!(method = self.method, "call failed: {text}");
                 (Status::ServerFault, fault_text(&text))
             }
-            Reply::None => return,
+            Reply::None => (Status::Ok, Payload::empty()),
         };
-        if !self.wanted {
-            return;
-        }
         let mut message = payload.seal(&Header::reply_to(&self.header, status));
-        if message.len() > self.max_frame {
+        let max_frame = self.shared.config.max_frame;
+        if message.len() > max_frame {
             // The client would refuse the frame and lose its whole connection: send a
             // fault for this one call instead.
             let text = format!(
                 "the results of `{}` are {} bytes, over the frame limit of {} bytes",
                 self.method,
                 message.len(),
-                self.max_frame
+                max_frame
             );
             tracing::error!("{text}");
             message = fault_text(&text).seal(&Header::reply_to(&self.header, Status::ServerFault));
         }
-        let _ = outbox.send(message, when);
+        if self.remember {
+            let (client, seq) = (self.header.client, self.header.seq);
+            self.shared
+                .history()
+                .finish(client, seq, message.datagram(), Instant::now());
+        }
+        if self.wanted {
+            let _ = outbox.send(message, when);
+        }
     }
 }
 

@@ -8,12 +8,15 @@
 
 mod catch_unwind;
 mod connection;
+mod history;
 mod service;
 
+pub use history::{ENTRY_COST, HistoryConfig, HistoryStats};
 pub use service::{Handler, Reply, Service, decode_args, unknown_method};
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -44,6 +47,8 @@ pub struct ServerConfig {
     pub max_frame: usize,
     /// How long [`ServerHandle::shutdown`] waits for running calls.
     pub shutdown_grace: Duration,
+    /// Bounds of the reply history that filters duplicate at-most-once requests.
+    pub history: HistoryConfig,
 }
 
 impl Default for ServerConfig {
@@ -54,6 +59,7 @@ impl Default for ServerConfig {
             },
             max_frame: DEFAULT_MAX_FRAME,
             shutdown_grace: Duration::from_secs(10),
+            history: HistoryConfig::default(),
         }
     }
 }
@@ -64,6 +70,36 @@ pub(crate) struct Shared {
     uid: u64,
     services: HashMap<u64, Arc<dyn Service>>,
     permits: Arc<Semaphore>,
+    history: Mutex<history::History>,
+    counters: Counters,
+}
+
+impl Shared {
+    fn history(&self) -> std::sync::MutexGuard<'_, history::History> {
+        // Every update of the history is whole under the lock; a panic cannot tear it.
+        self.history.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// Event counts, updated as calls arrive and run.
+#[derive(Debug, Default)]
+struct Counters {
+    executions: AtomicU64,
+    duplicates: AtomicU64,
+    resent: AtomicU64,
+}
+
+/// What a server has done, for monitoring and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerStats {
+    /// Calls run (every semantics; an at-least-once call received twice counts twice).
+    pub executions: u64,
+    /// At-most-once requests dropped as duplicates of a running or finished call.
+    pub duplicates_filtered: u64,
+    /// Stored replies sent again for duplicates of finished calls.
+    pub replies_resent: u64,
+    /// The reply history now, and its evictions.
+    pub history: HistoryStats,
 }
 
 /// A server being set up: register services, then serve.
@@ -130,10 +166,12 @@ impl Server {
             Concurrency::Sequential => 1,
         };
         let shared = Arc::new(Shared {
-            config: self.config,
             uid: random_u64(),
             services: self.services,
             permits: Arc::new(Semaphore::new(permits)),
+            history: Mutex::new(history::History::new(self.config.history)),
+            counters: Counters::default(),
+            config: self.config,
         });
         let (stop, stopped) = watch::channel(false);
         let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
@@ -221,6 +259,17 @@ impl ServerHandle {
     /// This server incarnation's binding uid.
     pub fn uid(&self) -> u64 {
         self.shared.uid
+    }
+
+    /// What the server has done so far.
+    pub fn stats(&self) -> ServerStats {
+        let c = &self.shared.counters;
+        ServerStats {
+            executions: c.executions.load(Ordering::Relaxed),
+            duplicates_filtered: c.duplicates.load(Ordering::Relaxed),
+            replies_resent: c.resent.load(Ordering::Relaxed),
+            history: self.shared.history().stats(),
+        }
     }
 
     /// How many calls are running now.

@@ -58,6 +58,9 @@ pub enum Status {
     UnknownBinding = 6,
     /// No object with that id is served here; payload: text. Not executed.
     UnknownObject = 7,
+    /// A duplicate of an at-most-once call that ran, whose reply was too large for the
+    /// server to keep; payload: text. Executed (once).
+    ReplyLost = 8,
 }
 
 impl Status {
@@ -72,6 +75,7 @@ impl Status {
             5 => Status::BadRequest,
             6 => Status::UnknownBinding,
             7 => Status::UnknownObject,
+            8 => Status::ReplyLost,
             _ => return None,
         })
     }

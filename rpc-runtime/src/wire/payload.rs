@@ -97,6 +97,18 @@ pub struct Message {
 }
 
 impl Message {
+    /// A message received or stored whole (header and payload), to send again.
+    pub fn from_bytes(message: &[u8]) -> Message {
+        let mut buf = Vec::with_capacity(LENGTH_PREFIX + message.len());
+        let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
+        buf.extend_from_slice(&len.to_be_bytes());
+        buf.extend_from_slice(message);
+        Message {
+            buf,
+            start: LENGTH_PREFIX,
+        }
+    }
+
     /// The message as a datagram: header and payload.
     pub fn datagram(&self) -> &[u8] {
         &self.buf[self.start..]
