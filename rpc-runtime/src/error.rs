@@ -134,6 +134,17 @@ impl<E> CallError<E> {
     }
 }
 
+impl<E> CallError<E> {
+    /// The same connection error with another outcome (e.g. unknown, once a request of
+    /// the call has gone out).
+    pub fn with_outcome(self, outcome: Outcome) -> CallError<E> {
+        match self {
+            CallError::Connection { message, .. } => CallError::Connection { message, outcome },
+            other => other,
+        }
+    }
+}
+
 /// A connection could not be set up.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot connect to {address}: {source}")]

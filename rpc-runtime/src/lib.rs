@@ -31,9 +31,12 @@ pub mod server;
 mod spec;
 pub mod wire;
 
-pub use client::{Channel, ChannelConfig, Client};
+pub use client::{Acknowledge, Channel, ChannelConfig, Client, RetryPolicy, Transport};
 pub use error::{CallError, ConnectError, Outcome};
-pub use server::{Concurrency, Reply, Server, ServerConfig, ServerHandle, Service};
+pub use server::{
+    Concurrency, HistoryConfig, HistoryStats, Reply, Server, ServerConfig, ServerHandle,
+    ServerStats, Service,
+};
 pub use spec::{InterfaceSpec, MethodSpec, Semantics};
 
 #[cfg(feature = "macros")]

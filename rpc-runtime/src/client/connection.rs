@@ -1,16 +1,18 @@
-//! One client connection over TCP: many calls in flight, replies matched by invocation
-//! id.
+//! One client connection, over TCP or UDP: many calls in flight, replies matched by
+//! invocation id.
 //!
-//! Requests go out through an [`Outbox`]: written at once by the calling task when the
-//! socket is idle, batched by a writer task when it is busy. A reader task reads replies
-//! and hands each to the caller waiting for its sequence number.
+//! Over TCP, requests go out through an [`Outbox`]: written at once by the calling task
+//! when the socket is idle, batched by a writer task when it is busy. Over UDP each
+//! request is one datagram, sent at once. Either way a reader task reads replies and hands
+//! each to the caller waiting for its sequence number; a reply nobody waits for (a
+//! duplicate, or one for an attempt given up) is dropped.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
@@ -42,9 +44,16 @@ impl Drop for Incoming {
     }
 }
 
+/// How requests leave.
+enum Sender {
+    Stream(Outbox<OwnedWriteHalf>),
+    /// A UDP socket connected to the server.
+    Datagram(Arc<UdpSocket>),
+}
+
 /// The caller's side of a connection.
 pub(crate) struct Connection {
-    outbox: Outbox<OwnedWriteHalf>,
+    sender: Sender,
     /// Calls waiting for replies, by sequence number; the lowest is the watermark.
     pending: Mutex<BTreeMap<u64, oneshot::Sender<ReplyResult>>>,
     /// The channel's client id: replies must name it.
@@ -62,29 +71,75 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    /// Starts the reader and writer tasks of a connected stream.
-    pub fn start(stream: TcpStream, max_frame: usize, client: u64) -> Arc<Connection> {
-        let _ = stream.set_nodelay(true);
-        let (read, write) = stream.into_split();
-        let conn = Arc::new(Connection {
-            outbox: Outbox::new(write),
+    fn new(sender: Sender, client: u64) -> Arc<Connection> {
+        Arc::new(Connection {
+            sender,
             pending: Mutex::new(BTreeMap::new()),
             client,
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
-        });
+        })
+    }
+
+    /// Starts the reader and writer tasks of a connected stream.
+    pub fn start_stream(stream: TcpStream, max_frame: usize, client: u64) -> Arc<Connection> {
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let conn = Connection::new(Sender::Stream(Outbox::new(write)), client);
         let reader = conn.clone();
         let read_task = tokio::spawn(async move {
-            let why = reader.read_replies(FrameReader::new(read, max_frame)).await;
+            let mut frames = FrameReader::new(read, max_frame);
+            let why = loop {
+                match frames.next().await {
+                    Ok(Some(message)) => {
+                        if let Err(why) = reader.deliver(message) {
+                            break why;
+                        }
+                    }
+                    Ok(None) => break "the server closed the connection".into(),
+                    Err(e) => break format!("reading a reply failed: {e}"),
+                }
+            };
             reader.close(&why);
         });
         let writer = conn.clone();
         let write_task = tokio::spawn(async move {
-            let why = writer.outbox.run().await;
-            writer.close(&why);
+            if let Sender::Stream(outbox) = &writer.sender {
+                let why = outbox.run().await;
+                writer.close(&why);
+            }
         });
         conn.tasks()
             .extend([read_task.abort_handle(), write_task.abort_handle()]);
+        conn
+    }
+
+    /// Starts the reader task of a UDP socket connected to the server. A datagram that
+    /// is not a reply to this client is ignored: anyone can send one.
+    pub fn start_datagram(socket: UdpSocket, client: u64) -> Arc<Connection> {
+        let socket = Arc::new(socket);
+        let conn = Connection::new(Sender::Datagram(socket.clone()), client);
+        let reader = conn.clone();
+        let read_task = tokio::spawn(async move {
+            let mut buf = vec![0u8; crate::wire::MAX_DATAGRAM];
+            loop {
+                match socket.recv(&mut buf).await {
+                    Ok(n) => {
+                        if let Err(why) = reader.deliver(buf[..n].to_vec()) {
+                            tracing::debug!("ignoring a datagram: {why}");
+                        }
+                    }
+                    // ICMP "port unreachable" surfaces as an error on the next receive;
+                    // the server may come back, and calls time out meanwhile.
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+                    Err(e) => {
+                        reader.close(&format!("receiving failed: {e}"));
+                        return;
+                    }
+                }
+            }
+        });
+        conn.tasks().push(read_task.abort_handle());
         conn
     }
 
@@ -109,6 +164,16 @@ impl Connection {
         let (tx, rx) = oneshot::channel();
         let (seq, watermark) = self.number(next, Some(tx));
         (seq, watermark, rx)
+    }
+
+    /// Registers a retransmission of call `seq` (same invocation id) to receive its
+    /// reply; returns the watermark to send with it and where the reply will come.
+    pub fn renumber(&self, seq: u64) -> (u64, oneshot::Receiver<ReplyResult>) {
+        let (tx, rx) = oneshot::channel();
+        let mut pending = self.pending();
+        pending.insert(seq, tx);
+        let watermark = pending.keys().next().map_or(seq, |&lowest| lowest.min(seq));
+        (watermark, rx)
     }
 
     /// Numbers a `oneway` call: its sequence number and the watermark to send with it.
@@ -137,53 +202,75 @@ impl Connection {
 
     /// Sends a message; false if the connection is closed.
     ///
-    /// A lone call writes its request itself, saving a task switch; when other calls are
-    /// in flight, the writer task gathers their requests into fewer system calls.
+    /// Over a stream, a lone call writes its request itself, saving a task switch; when
+    /// other calls are in flight, the writer task gathers their requests into fewer
+    /// system calls. A datagram is sent at once; one the socket cannot take now is lost
+    /// like any other, and retransmission covers it.
     pub fn send(&self, message: Message) -> bool {
-        let when = if self.pending().len() > 1 {
-            When::Later
-        } else {
-            When::Now
-        };
-        !self.is_closed() && self.outbox.send(message, when)
+        if self.is_closed() {
+            return false;
+        }
+        match &self.sender {
+            Sender::Stream(outbox) => {
+                let when = if self.pending().len() > 1 {
+                    When::Later
+                } else {
+                    When::Now
+                };
+                outbox.send(message, when)
+            }
+            Sender::Datagram(socket) => match socket.try_send(message.datagram()) {
+                Ok(_) => true,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::ConnectionRefused
+                    ) =>
+                {
+                    true
+                }
+                Err(e) => {
+                    self.close(&format!("sending failed: {e}"));
+                    false
+                }
+            },
+        }
     }
 
-    /// Reads replies until the stream fails; returns why it stopped.
-    async fn read_replies(&self, mut frames: FrameReader<OwnedReadHalf>) -> String {
-        let me = self.client;
-        loop {
-            let message = match frames.next().await {
-                Ok(Some(message)) => message,
-                Ok(None) => return "the server closed the connection".into(),
-                Err(e) => return format!("reading a reply failed: {e}"),
-            };
-            let (header, payload) = match Message::parse(&message) {
-                Ok(parsed) => parsed,
-                Err(e) => return format!("the server sent a malformed reply: {e}"),
-            };
-            if header.kind() != Some(Kind::Reply) || header.client != me {
-                return format!(
-                    "the server sent a message of kind {} for client {:#x} instead of a reply to this one",
-                    header.kind, header.client
-                );
-            }
-            let payload_at = message.len() - payload.len();
-            // A reply nobody waits for (the call timed out) is dropped.
-            let waiter = self.pending().remove(&header.seq);
-            if let Some(waiter) = waiter {
-                let _ = waiter.send(Ok(Incoming {
-                    header,
-                    message,
-                    payload_at,
-                }));
-            }
+    /// Whether requests are datagrams (lossy: retransmit on a timer).
+    pub fn is_datagram(&self) -> bool {
+        matches!(self.sender, Sender::Datagram(_))
+    }
+
+    /// Hands a received message to the call waiting for it; `Err` when it is not a
+    /// reply to this client (over a stream, the connection must then close).
+    fn deliver(&self, message: Vec<u8>) -> Result<(), String> {
+        let (header, payload) = Message::parse(&message)
+            .map_err(|e| format!("the server sent a malformed reply: {e}"))?;
+        if header.kind() != Some(Kind::Reply) || header.client != self.client {
+            return Err(format!(
+                "the server sent a message of kind {} for client {:#x} instead of a reply to this one",
+                header.kind, header.client
+            ));
         }
+        let payload_at = message.len() - payload.len();
+        let waiter = self.pending().remove(&header.seq);
+        if let Some(waiter) = waiter {
+            let _ = waiter.send(Ok(Incoming {
+                header,
+                message,
+                payload_at,
+            }));
+        }
+        Ok(())
     }
 
     /// Marks the connection failed and tells every waiting caller why.
     pub fn close(&self, why: &str) {
         self.closed.store(true, Ordering::Release);
-        self.outbox.close(why);
+        if let Sender::Stream(outbox) = &self.sender {
+            outbox.close(why);
+        }
         let waiting: Vec<_> = std::mem::take(&mut *self.pending()).into_iter().collect();
         if !waiting.is_empty() {
             tracing::debug!(calls = waiting.len(), "connection lost: {why}");

@@ -14,14 +14,66 @@ use crate::error::{CallError, ConnectError, Outcome};
 use std::sync::atomic::AtomicU64;
 
 use crate::id::random_u64;
-use crate::spec::{InterfaceSpec, MethodSpec};
+use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
 use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
 use connection::{Connection, Incoming};
+
+/// How requests travel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    /// One TCP connection; reliable, so requests are sent again only after it breaks.
+    #[default]
+    Tcp,
+    /// One datagram per message; lossy, so requests are sent again on a timer.
+    Udp,
+}
+
+/// Reply protocol: whether the client acknowledges replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Acknowledge {
+    /// RR: request, reply. The watermark each request carries lets the server forget.
+    #[default]
+    Rr,
+    /// RRA: request, reply, acknowledgement. The client acknowledges the reply of every
+    /// at-most-once call, so the server forgets it at once (one more message per call).
+    Rra,
+}
+
+/// When and how often a call is sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// How long the first attempt waits for its reply before a datagram is sent again.
+    pub first_wait: Duration,
+    /// Each further wait is this many times the previous one...
+    pub backoff: u32,
+    /// ...up to this.
+    pub max_wait: Duration,
+    /// The most attempts (sends over UDP, connections over TCP) a call makes.
+    pub max_attempts: u32,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            first_wait: Duration::from_millis(100),
+            backoff: 2,
+            max_wait: Duration::from_secs(1),
+            max_attempts: 8,
+        }
+    }
+}
 
 /// How a channel behaves.
 #[derive(Debug, Clone)]
 pub struct ChannelConfig {
-    /// How long a call waits for its reply before failing with [`CallError::Timeout`].
+    /// TCP or UDP.
+    pub transport: Transport,
+    /// RR or RRA.
+    pub acknowledge: Acknowledge,
+    /// Retransmission (the call's semantics decide whether it may be sent again at all).
+    pub retry: RetryPolicy,
+    /// How long a call may take in all, attempts included, before failing with
+    /// [`CallError::Timeout`].
     pub timeout: Duration,
     /// How long connecting may take.
     pub connect_timeout: Duration,
@@ -32,6 +84,9 @@ pub struct ChannelConfig {
 impl Default for ChannelConfig {
     fn default() -> Self {
         ChannelConfig {
+            transport: Transport::Tcp,
+            acknowledge: Acknowledge::Rr,
+            retry: RetryPolicy::default(),
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_frame: DEFAULT_MAX_FRAME,
@@ -82,6 +137,16 @@ impl Channel {
     /// Connects to the server at `address` (`host:port`).
     pub async fn connect(address: impl Into<String>) -> Result<Channel, ConnectError> {
         Channel::connect_with(address, ChannelConfig::default()).await
+    }
+
+    /// Talks to the server at `address` over UDP, with the default configuration
+    /// otherwise.
+    pub async fn connect_udp(address: impl Into<String>) -> Result<Channel, ConnectError> {
+        let config = ChannelConfig {
+            transport: Transport::Udp,
+            ..ChannelConfig::default()
+        };
+        Channel::connect_with(address, config).await
     }
 
     /// Connects with a non-default configuration.
@@ -136,14 +201,21 @@ impl Channel {
             address: address.clone(),
             source,
         };
-        let stream = tokio::time::timeout(
-            self.inner.config.connect_timeout,
-            TcpStream::connect(address),
-        )
-        .await
-        .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
-        .map_err(error)?;
-        let conn = Connection::start(stream, self.inner.config.max_frame, self.inner.client);
+        let config = &self.inner.config;
+        let conn = match config.transport {
+            Transport::Tcp => {
+                let stream =
+                    tokio::time::timeout(config.connect_timeout, TcpStream::connect(address))
+                        .await
+                        .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
+                        .map_err(error)?;
+                Connection::start_stream(stream, config.max_frame, self.inner.client)
+            }
+            Transport::Udp => {
+                let socket = udp_socket(address).await.map_err(error)?;
+                Connection::start_datagram(socket, self.inner.client)
+            }
+        };
         *self
             .inner
             .connection
@@ -161,6 +233,7 @@ pub struct Client {
     binding: u64,
     object: u64,
     timeout: Duration,
+    retry: Option<RetryPolicy>,
 }
 
 impl Client {
@@ -172,12 +245,19 @@ impl Client {
             interface,
             binding: 0,
             object: interface.object,
+            retry: None,
         }
     }
 
-    /// The same client with another per-call timeout.
+    /// The same client with another per-call timeout (attempts included).
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
         self.timeout = timeout;
+        self
+    }
+
+    /// The same client with another retransmission policy than its channel's.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Client {
+        self.retry = Some(retry);
         self
     }
 
@@ -244,37 +324,97 @@ impl Client {
         Req: Serialize + ?Sized,
         Rep: DeserializeOwned,
     {
-        let payload = self.encode(method, request)?;
-        let conn = self.live_connection().await?;
-        let (seq, ack, reply) = conn.number_call(&self.channel.inner.next_seq);
-        let message = match self.seal(method, payload, seq, ack, 0) {
-            Ok(message) => message,
-            Err(e) => {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let retry = self.retry.unwrap_or(self.channel.config().retry);
+        let mut wait = retry.first_wait;
+        // The invocation being waited for: kept over retransmissions, except that a
+        // last-of-many call takes a new id each time (and drops replies to old ones).
+        let mut current: Option<u64> = None;
+        let mut sent = false;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let conn = match self.live_connection().await {
+                Ok(conn) => conn,
+                Err(e) if sent => return Err(e.with_outcome(Outcome::Unknown)),
+                Err(e) => return Err(e),
+            };
+            let payload = self.encode(method, request)?;
+            let (seq, ack, reply) = match current {
+                Some(seq) if method.semantics != Semantics::LastOfMany => {
+                    let (ack, reply) = conn.renumber(seq);
+                    (seq, ack, reply)
+                }
+                _ => conn.number_call(&self.channel.inner.next_seq),
+            };
+            current = Some(seq);
+            let message = match self.seal(method, payload, seq, ack, 0, conn.is_datagram()) {
+                Ok(message) => message,
+                Err(e) => {
+                    conn.forget(seq);
+                    return Err(e);
+                }
+            };
+            let lost = if conn.send(message) {
+                sent = true;
+                // Over a stream the reply is waited for until the deadline; a datagram is
+                // sent again when its wait runs out.
+                let until = if conn.is_datagram() {
+                    deadline.min(tokio::time::Instant::now() + wait)
+                } else {
+                    deadline
+                };
+                match tokio::time::timeout_at(until, reply).await {
+                    Ok(Ok(Ok(incoming))) => {
+                        self.acknowledge(&conn, method, &incoming);
+                        return interpret(method, &incoming, exception);
+                    }
+                    Ok(Ok(Err((message, _)))) => message,
+                    Ok(Err(_)) => "the connection closed".to_string(),
+                    Err(_) => {
+                        conn.forget(seq);
+                        "no reply in time".to_string()
+                    }
+                }
+            } else {
                 conn.forget(seq);
-                return Err(e);
-            }
-        };
-        if !conn.send(message) {
-            conn.forget(seq);
-            return Err(not_sent());
-        }
-        let incoming = match tokio::time::timeout(self.timeout, reply).await {
-            Err(_) => {
-                conn.forget(seq);
-                return Err(CallError::Timeout(self.timeout));
-            }
-            Ok(Err(_)) => {
-                return Err(CallError::Connection {
-                    message: "the connection closed".into(),
-                    outcome: Outcome::Unknown,
+                "the connection closed before the request was sent".to_string()
+            };
+            let out_of_time = tokio::time::Instant::now() >= deadline;
+            if out_of_time || attempt >= retry.max_attempts {
+                return Err(if !sent {
+                    not_sent()
+                } else if out_of_time {
+                    CallError::Timeout(self.timeout)
+                } else {
+                    CallError::Connection {
+                        message: format!("gave up after {attempt} attempts: {lost}"),
+                        outcome: Outcome::Unknown,
+                    }
                 });
             }
-            Ok(Ok(Err((message, outcome)))) => {
-                return Err(CallError::Connection { message, outcome });
-            }
-            Ok(Ok(Ok(incoming))) => incoming,
-        };
-        interpret(method, &incoming, exception)
+            wait = (wait * retry.backoff).min(retry.max_wait);
+        }
+    }
+
+    /// With RRA, tells the server it may forget the reply of an at-most-once call.
+    fn acknowledge(&self, conn: &Connection, method: &MethodSpec, incoming: &Incoming) {
+        if self.channel.config().acknowledge == Acknowledge::Rra
+            && method.semantics == Semantics::AtMostOnce
+        {
+            let header = Header {
+                kind: wire::Kind::Ack as u8,
+                ..Header::request(
+                    self.channel.inner.client,
+                    incoming.header.seq,
+                    self.binding,
+                    self.object,
+                    0,
+                    0,
+                )
+            };
+            let _ = conn.send(Payload::empty().seal(&header));
+        }
     }
 
     /// Sends a `oneway` call: returns once the request is queued on the connection.
@@ -289,7 +429,7 @@ impl Client {
         let payload = self.encode(method, request)?;
         let conn = self.live_connection().await?;
         let (seq, ack) = conn.number_oneway(&self.channel.inner.next_seq);
-        let message = self.seal(method, payload, seq, ack, FLAG_ONEWAY)?;
+        let message = self.seal(method, payload, seq, ack, FLAG_ONEWAY, conn.is_datagram())?;
         if conn.send(message) {
             Ok(())
         } else {
@@ -322,6 +462,7 @@ impl Client {
         seq: u64,
         ack: u64,
         flags: u8,
+        datagram: bool,
     ) -> Result<wire::Message, CallError<E>> {
         let mut header = Header::request(
             self.channel.inner.client,
@@ -334,7 +475,11 @@ impl Client {
         header.flags |= flags;
         header.ack = ack;
         let message = payload.seal(&header);
-        let limit = self.channel.config().max_frame;
+        let limit = if datagram {
+            wire::MAX_DATAGRAM.min(self.channel.config().max_frame)
+        } else {
+            self.channel.config().max_frame
+        };
         if message.len() > limit {
             return Err(CallError::TooLarge {
                 size: message.len(),
@@ -354,6 +499,22 @@ impl Client {
                 outcome: Outcome::NotExecuted,
             })
     }
+}
+
+/// A UDP socket connected to `address`, bound to the unspecified address of its family.
+async fn udp_socket(address: &str) -> std::io::Result<tokio::net::UdpSocket> {
+    let target = tokio::net::lookup_host(address)
+        .await?
+        .next()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::NotFound, "no address"))?;
+    let local = if target.is_ipv4() {
+        "0.0.0.0:0"
+    } else {
+        "[::]:0"
+    };
+    let socket = tokio::net::UdpSocket::bind(local).await?;
+    socket.connect(target).await?;
+    Ok(socket)
 }
 
 /// The error of a request the connection closed on before it went out.

@@ -25,6 +25,7 @@ use tokio::task::JoinSet;
 use super::Shared;
 use super::catch_unwind::CatchUnwind;
 use super::history::Verdict;
+use super::reply_sink::ReplySink;
 use super::service::Reply;
 use crate::outbox::{Outbox, When, WriteHalf};
 use crate::spec::Semantics;
@@ -87,10 +88,10 @@ pub(crate) async fn serve<R, W>(
 }
 
 /// Checks one request and runs it; `Err` when the connection must close.
-async fn accept<W: WriteHalf>(
+pub(crate) async fn accept<S: ReplySink>(
     message: &[u8],
     shared: &Arc<Shared>,
-    outbox: &Arc<Outbox<W>>,
+    outbox: &Arc<S>,
     running: &mut JoinSet<()>,
     when: When,
 ) -> Result<(), String> {
@@ -192,14 +193,14 @@ async fn accept<W: WriteHalf>(
     match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx))).await {
         Poll::Ready(reply) => {
             drop(permit);
-            answer.send(reply, outbox, when);
+            answer.send(reply, outbox.as_ref(), when);
         }
         Poll::Pending => {
             let outbox = outbox.clone();
             running.spawn(async move {
                 let reply = call.await;
                 drop(permit);
-                answer.send(reply, &outbox, When::Now);
+                answer.send(reply, outbox.as_ref(), When::Now);
             });
         }
     }
@@ -217,7 +218,7 @@ struct Answer {
 }
 
 impl Answer {
-    fn send<W: WriteHalf>(self, reply: Reply, outbox: &Outbox<W>, when: When) {
+    fn send<S: ReplySink>(self, reply: Reply, outbox: &S, when: When) {
         let (status, payload) = match reply {
             Reply::Ok(p) => (Status::Ok, p),
             Reply::Exception(p) => (Status::Exception, p),
@@ -228,7 +229,7 @@ impl Answer {
             Reply::None => (Status::Ok, Payload::empty()),
         };
         let mut message = payload.seal(&Header::reply_to(&self.header, status));
-        let max_frame = self.shared.config.max_frame;
+        let max_frame = outbox.max_message(self.shared.config.max_frame);
         if message.len() > max_frame {
             // The client would refuse the frame and lose its whole connection: send a
             // fault for this one call instead.

@@ -8,7 +8,9 @@
 
 mod catch_unwind;
 mod connection;
+mod datagram;
 mod history;
+mod reply_sink;
 mod service;
 
 pub use history::{ENTRY_COST, HistoryConfig, HistoryStats};
@@ -159,6 +161,28 @@ impl Server {
     /// Serves connections from `listener` in the background until shut down.
     pub fn serve(self, listener: TcpListener) -> std::io::Result<ServerHandle> {
         let local_addr = listener.local_addr()?;
+        Ok(self.start(local_addr, |shared, stopped| {
+            tokio::spawn(accept_loop(listener, shared, stopped))
+        }))
+    }
+
+    /// Binds a UDP socket at `address` and serves datagrams on it in the background
+    /// until shut down. One socket serves every client; a request or reply too large for
+    /// a datagram is refused (use TCP for those).
+    pub async fn bind_udp(self, address: impl ToSocketAddrs) -> std::io::Result<ServerHandle> {
+        let socket = Arc::new(tokio::net::UdpSocket::bind(address).await?);
+        let local_addr = socket.local_addr()?;
+        Ok(self.start(local_addr, |shared, stopped| {
+            tokio::spawn(datagram::serve(socket, shared, stopped))
+        }))
+    }
+
+    /// Builds the shared state and starts the transport's task.
+    fn start(
+        self,
+        local_addr: std::net::SocketAddr,
+        run: impl FnOnce(Arc<Shared>, watch::Receiver<bool>) -> tokio::task::JoinHandle<()>,
+    ) -> ServerHandle {
         let permits = match self.config.concurrency {
             Concurrency::Concurrent { max_in_flight } => {
                 max_in_flight.clamp(1, Semaphore::MAX_PERMITS)
@@ -174,14 +198,14 @@ impl Server {
             config: self.config,
         });
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, shared.clone(), stopped));
-        Ok(ServerHandle {
+        let task = run(shared.clone(), stopped);
+        ServerHandle {
             local_addr,
             shared,
             permits,
             stop,
             task,
-        })
+        }
     }
 }
 

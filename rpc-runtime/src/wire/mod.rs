@@ -19,3 +19,7 @@ mod payload;
 pub use frame::{DEFAULT_MAX_FRAME, FrameError, FrameReader, LENGTH_PREFIX};
 pub use header::{FLAG_ONEWAY, Header, Kind, MAX_HEADER, Status, VERSION};
 pub use payload::{DecodeError, Message, Payload, decode};
+
+/// The largest message a UDP datagram carries (65,535 bytes less the IPv4 and UDP
+/// headers). A larger request is refused before sending; use TCP for it.
+pub const MAX_DATAGRAM: usize = 65_507;

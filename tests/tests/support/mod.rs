@@ -45,6 +45,17 @@ pub async fn start(config: ServerConfig) -> Running {
     Running { server, service }
 }
 
+/// An echo server on a loopback UDP socket.
+pub async fn start_udp(config: ServerConfig) -> Running {
+    let service = Arc::new(EchoService::new());
+    let server = Server::with_config(config)
+        .add_service(EchoServer::from_arc(service.clone()))
+        .bind_udp("127.0.0.1:0")
+        .await
+        .expect("bind a loopback UDP port");
+    Running { server, service }
+}
+
 pub async fn echo() -> Running {
     start(ServerConfig::default()).await
 }

@@ -1,0 +1,82 @@
+//! Calls over UDP: one datagram per message, one server socket for many clients.
+
+mod support;
+
+use std::time::Duration;
+
+use rpc_runtime::{
+    CallError, Channel, ChannelConfig, Outcome, RetryPolicy, ServerConfig, Transport,
+};
+use tests::types::{EchoClient, Oops};
+
+async fn udp_client(address: String) -> EchoClient {
+    EchoClient::new(Channel::connect_udp(address).await.unwrap())
+}
+
+#[tokio::test]
+async fn calls_work_over_udp_for_many_clients_of_one_socket() {
+    let running = support::start_udp(ServerConfig::default()).await;
+    let mut clients = Vec::new();
+    for _ in 0..4 {
+        clients.push(udp_client(running.address()).await);
+    }
+    for (i, echo) in clients.iter().enumerate() {
+        let i = i as i32 + 1;
+        assert_eq!(echo.fail(i).await.unwrap(), i);
+        assert!(matches!(
+            echo.fail(-i).await,
+            Err(CallError::Exception(Oops::Negative { .. }))
+        ));
+        let (mut a, mut b) = ("x".to_string(), "y".to_string());
+        echo.swap(&mut a, &mut b).await.unwrap();
+        assert_eq!((a.as_str(), b.as_str()), ("y", "x"));
+    }
+    let echo = &clients[0];
+    echo.note("over udp".into()).await.unwrap();
+    echo.fail(1).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(running.service.notes(), ["over udp"]);
+}
+
+#[tokio::test]
+async fn a_request_too_large_for_a_datagram_is_refused_before_sending() {
+    let running = support::start_udp(ServerConfig::default()).await;
+    let echo = udp_client(running.address()).await;
+    let err = echo.echo_bytes(vec![0; 70_000]).await.unwrap_err();
+    assert!(
+        matches!(err, CallError::TooLarge { limit: 65_507, .. }),
+        "{err:?}"
+    );
+    assert_eq!(err.outcome(), Outcome::NotExecuted);
+    // A reply too large for a datagram becomes a fault for that call.
+    let (mut data, mut label) = (Vec::new(), String::new());
+    let err = echo.fill(40_000, &mut data, &mut label).await.unwrap_err();
+    assert!(matches!(err, CallError::ServerFault { .. }), "{err:?}");
+    assert_eq!(echo.fill(2, &mut data, &mut label).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn with_no_server_a_call_retransmits_then_gives_up_with_an_unknown_outcome() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap().to_string();
+    drop(socket);
+    let config = ChannelConfig {
+        transport: Transport::Udp,
+        retry: RetryPolicy {
+            first_wait: Duration::from_millis(10),
+            backoff: 2,
+            max_wait: Duration::from_millis(40),
+            max_attempts: 4,
+        },
+        ..ChannelConfig::default()
+    };
+    let echo = EchoClient::new(Channel::connect_with(address, config).await.unwrap());
+    let started = std::time::Instant::now();
+    let err = echo.fail(1).await.unwrap_err();
+    assert_eq!(err.outcome(), Outcome::Unknown, "{err:?}");
+    assert!(
+        err.to_string().contains("gave up after 4 attempts"),
+        "{err}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(2));
+}
