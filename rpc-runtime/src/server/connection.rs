@@ -147,8 +147,8 @@ pub(crate) async fn accept<S: ReplySink>(
         Ok(handler) => handler,
         Err(e) => return refuse(Status::BadRequest, &e.to_string()),
     };
-    // At-most-once: a request seen before does not run again.
-    let remember = method.semantics == Semantics::AtMostOnce;
+    // At-most-once and oneway: a request seen before does not run again.
+    let remember = matches!(method.semantics, Semantics::AtMostOnce | Semantics::Maybe);
     if remember {
         let verdict = shared
             .history()
@@ -189,7 +189,11 @@ pub(crate) async fn accept<S: ReplySink>(
         remember,
         shared: shared.clone(),
     };
-    let mut call = CatchUnwind::new(handler);
+    let invocation = super::Invocation {
+        client: header.client,
+        seq: header.seq,
+    };
+    let mut call = CatchUnwind::new(Box::pin(super::INVOCATION.scope(invocation, handler)));
     match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx))).await {
         Poll::Ready(reply) => {
             drop(permit);
@@ -244,9 +248,10 @@ impl Answer {
         }
         if self.remember {
             let (client, seq) = (self.header.client, self.header.seq);
+            let reply = self.wanted.then(|| message.datagram());
             self.shared
                 .history()
-                .finish(client, seq, message.datagram(), Instant::now());
+                .finish(client, seq, reply, Instant::now());
         }
         if self.wanted {
             let _ = outbox.send(message, when);

@@ -1,6 +1,7 @@
 //! The reply history: how a server keeps at-most-once promises when requests come twice.
 //!
-//! Every at-most-once call is recorded by invocation id (client id, sequence number).
+//! Every at-most-once call, and every oneway call (so that a duplicated datagram does
+//! not run it twice), is recorded by invocation id (client id, sequence number).
 //! A request whose id is running is a duplicate: dropped, the client keeps waiting. One
 //! whose id is done gets the stored reply again, without running. One below the client's
 //! watermark is a stale duplicate (the client has finished with it): dropped.
@@ -148,9 +149,10 @@ impl History {
         }
     }
 
-    /// Stores the reply of a call that ran (`reply` is the whole message).
-    pub fn finish(&mut self, client: u64, seq: u64, reply: &[u8], now: Instant) {
-        let keep = reply.len() <= self.config.max_stored_reply;
+    /// Records that a call ran, with its reply (the whole message) when it has one to
+    /// send again.
+    pub fn finish(&mut self, client: u64, seq: u64, reply: Option<&[u8]>, now: Instant) {
+        let reply = reply.filter(|r| r.len() <= self.config.max_stored_reply);
         let Some(entry) = self
             .clients
             .get_mut(&client)
@@ -159,11 +161,9 @@ impl History {
             return; // purged by a watermark while running: nobody will ask again
         };
         *entry = Entry::Done {
-            reply: keep.then(|| reply.to_vec()),
+            reply: reply.map(<[u8]>::to_vec),
         };
-        if keep {
-            self.bytes += reply.len();
-        }
+        self.bytes += reply.map_or(0, <[u8]>::len);
         self.finished.push_back((now, client, seq));
         self.evict_over_cap();
     }
@@ -266,7 +266,7 @@ mod tests {
         let t = Instant::now();
         assert_eq!(h.begin(1, 5, 0, t), Verdict::Run);
         assert_eq!(h.begin(1, 5, 0, t), Verdict::Running);
-        h.finish(1, 5, b"reply", t);
+        h.finish(1, 5, Some(b"reply"), t);
         assert_eq!(h.begin(1, 5, 0, t), Verdict::Replay(b"reply".to_vec()));
         // Another client's seq 5 is another call.
         assert_eq!(h.begin(2, 5, 0, t), Verdict::Run);
@@ -278,7 +278,7 @@ mod tests {
         let t = Instant::now();
         for seq in 1..=3 {
             assert_eq!(h.begin(1, seq, 0, t), Verdict::Run);
-            h.finish(1, seq, b"r", t);
+            h.finish(1, seq, Some(b"r"), t);
         }
         assert_eq!(h.stats().entries, 3);
         assert_eq!(h.begin(1, 4, 3, t), Verdict::Run);
@@ -293,7 +293,7 @@ mod tests {
         let t = Instant::now();
         for seq in 1..=4 {
             assert_eq!(h.begin(1, seq, 0, t), Verdict::Run);
-            h.finish(1, seq, &[0; 10], t);
+            h.finish(1, seq, Some(&[0; 10]), t);
         }
         let s = h.stats();
         assert!(s.bytes <= 3 * (ENTRY_COST + 10), "{s:?}");
@@ -308,7 +308,7 @@ mod tests {
         let mut h = history(1 << 20);
         let t = Instant::now();
         assert_eq!(h.begin(1, 1, 0, t), Verdict::Run);
-        h.finish(1, 1, &[0; 200], t);
+        h.finish(1, 1, Some(&[0; 200]), t);
         assert_eq!(h.begin(1, 1, 0, t), Verdict::ReplyLost);
         assert_eq!(h.begin(1, 2, 0, t + Duration::from_secs(11)), Verdict::Run);
         assert_eq!(h.stats().entries, 1, "seq 1 expired");
@@ -318,7 +318,7 @@ mod tests {
             1,
             "seq 2 is still running: the ack changes nothing"
         );
-        h.finish(1, 2, b"x", t);
+        h.finish(1, 2, Some(b"x"), t);
         h.acknowledge(1, 2);
         assert_eq!(
             h.stats(),

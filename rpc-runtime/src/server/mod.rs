@@ -28,6 +28,25 @@ use tokio::task::JoinSet;
 use crate::id::random_u64;
 use crate::wire::DEFAULT_MAX_FRAME;
 
+/// The invocation id of a call: who called (the client's id) and which call of theirs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Invocation {
+    /// The calling channel's client id.
+    pub client: u64,
+    /// The call's sequence number within that client.
+    pub seq: u64,
+}
+
+tokio::task_local! {
+    static INVOCATION: Invocation;
+}
+
+/// The invocation id of the call this code runs in, inside a server method; None
+/// elsewhere.
+pub fn invocation() -> Option<Invocation> {
+    INVOCATION.try_with(|i| *i).ok()
+}
+
 /// How many calls run at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Concurrency {
