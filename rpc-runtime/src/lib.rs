@@ -23,6 +23,8 @@
 //! ```
 
 mod buffers;
+#[cfg(feature = "chaos")]
+pub mod chaos;
 pub mod client;
 mod error;
 pub mod id;

@@ -18,5 +18,11 @@ pub mod calc {
     rpc_runtime::include_idl!("calc");
 }
 
+/// The execution-counting service (`idl/ledger.idl`).
+pub mod ledger_idl {
+    rpc_runtime::include_idl!("ledger");
+}
+
 pub mod calc_trait;
 pub mod echo;
+pub mod ledger;

@@ -8,7 +8,7 @@
 //! duplicate, or one for an attempt given up) is dropped.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::net::tcp::OwnedWriteHalf;
@@ -54,7 +54,7 @@ enum Sender {
 /// The caller's side of a connection.
 pub(crate) struct Connection {
     sender: Sender,
-    /// Calls waiting for replies, by sequence number; the lowest is the watermark.
+    /// Calls waiting for replies on this connection, by sequence number.
     pending: Mutex<BTreeMap<u64, oneshot::Sender<ReplyResult>>>,
     /// The channel's client id: replies must name it.
     client: u64,
@@ -157,42 +157,11 @@ impl Connection {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Numbers a call from the channel's counter `next` and registers it to receive
-    /// its reply: its sequence number, the watermark to send with it, and where the reply
-    /// will come.
-    pub fn number_call(&self, next: &AtomicU64) -> (u64, u64, oneshot::Receiver<ReplyResult>) {
+    /// Registers call `seq` to receive its reply, before its request is sent.
+    pub fn register(&self, seq: u64) -> oneshot::Receiver<ReplyResult> {
         let (tx, rx) = oneshot::channel();
-        let (seq, watermark) = self.number(next, Some(tx));
-        (seq, watermark, rx)
-    }
-
-    /// Registers a retransmission of call `seq` (same invocation id) to receive its
-    /// reply; returns the watermark to send with it and where the reply will come.
-    pub fn renumber(&self, seq: u64) -> (u64, oneshot::Receiver<ReplyResult>) {
-        let (tx, rx) = oneshot::channel();
-        let mut pending = self.pending();
-        pending.insert(seq, tx);
-        let watermark = pending.keys().next().map_or(seq, |&lowest| lowest.min(seq));
-        (watermark, rx)
-    }
-
-    /// Numbers a `oneway` call: its sequence number and the watermark to send with it.
-    pub fn number_oneway(&self, next: &AtomicU64) -> (u64, u64) {
-        self.number(next, None)
-    }
-
-    /// The watermark is the lowest sequence number still waiting for a reply on this
-    /// connection (this call included). Numbering and registering happen under one lock,
-    /// so no request can carry a watermark above a call that is numbered but not yet
-    /// waiting.
-    fn number(&self, next: &AtomicU64, waiter: Option<oneshot::Sender<ReplyResult>>) -> (u64, u64) {
-        let mut pending = self.pending();
-        let seq = next.fetch_add(1, Ordering::Relaxed);
-        if let Some(waiter) = waiter {
-            pending.insert(seq, waiter);
-        }
-        let watermark = pending.keys().next().map_or(seq, |&lowest| lowest.min(seq));
-        (seq, watermark)
+        self.pending().insert(seq, tx);
+        rx
     }
 
     /// Forgets a call (timed out or not sent).
@@ -204,9 +173,9 @@ impl Connection {
     ///
     /// Over a stream, a lone call writes its request itself, saving a task switch; when
     /// other calls are in flight, the writer task gathers their requests into fewer
-    /// system calls. A datagram is sent at once; one the socket cannot take now is lost
-    /// like any other, and retransmission covers it.
-    pub fn send(&self, message: Message) -> bool {
+    /// system calls. A datagram waits until the socket takes it (a full socket buffer
+    /// would otherwise lose it here rather than on the network).
+    pub async fn send(&self, message: Message) -> bool {
         if self.is_closed() {
             return false;
         }
@@ -219,16 +188,10 @@ impl Connection {
                 };
                 outbox.send(message, when)
             }
-            Sender::Datagram(socket) => match socket.try_send(message.datagram()) {
+            Sender::Datagram(socket) => match socket.send(message.datagram()).await {
                 Ok(_) => true,
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::ConnectionRefused
-                    ) =>
-                {
-                    true
-                }
+                // An ICMP error for an earlier datagram: the server may come back.
+                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => true,
                 Err(e) => {
                     self.close(&format!("sending failed: {e}"));
                     false

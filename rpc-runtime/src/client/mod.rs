@@ -113,6 +113,10 @@ struct ChannelInner {
     client: u64,
     /// The next sequence number.
     next_seq: AtomicU64,
+    /// Calls not finished yet (waiting, or between attempts), by sequence number. The
+    /// lowest is the watermark every request carries: the server may forget the replies
+    /// of everything below it, and treat requests below it as stale.
+    unfinished: Mutex<std::collections::BTreeSet<u64>>,
     config: ChannelConfig,
     connection: Mutex<Option<Arc<Connection>>>,
     /// Held while connecting, so that a broken connection is replaced once, not once per
@@ -159,6 +163,7 @@ impl Channel {
                 address: address.into(),
                 client: random_u64(),
                 next_seq: AtomicU64::new(1),
+                unfinished: Mutex::new(std::collections::BTreeSet::new()),
                 config,
                 connection: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(()),
@@ -176,6 +181,56 @@ impl Channel {
     /// The channel's configuration.
     pub fn config(&self) -> &ChannelConfig {
         &self.inner.config
+    }
+
+    fn unfinished(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<u64>> {
+        self.inner
+            .unfinished
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Numbers a new attempt, `replacing` the number of an earlier attempt of the same
+    /// call (a last-of-many retry), and marks it unfinished. Returns its sequence number
+    /// and the watermark to send with it. Numbering and marking happen under one lock,
+    /// so no request carries a watermark above a call that is numbered but not marked.
+    fn number(&self, replacing: Option<u64>) -> (u64, u64) {
+        let mut unfinished = self.unfinished();
+        if let Some(old) = replacing {
+            unfinished.remove(&old);
+        }
+        let seq = self
+            .inner
+            .next_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        unfinished.insert(seq);
+        (seq, unfinished.first().copied().unwrap_or(seq))
+    }
+
+    /// Numbers a oneway call (which is finished once sent): its sequence number and
+    /// watermark.
+    fn number_oneway(&self) -> (u64, u64) {
+        let unfinished = self.unfinished();
+        let seq = self
+            .inner
+            .next_seq
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        (
+            seq,
+            unfinished.first().map_or(seq, |&lowest| lowest.min(seq)),
+        )
+    }
+
+    /// The watermark now.
+    fn watermark(&self, seq: u64) -> u64 {
+        self.unfinished()
+            .first()
+            .map_or(seq, |&lowest| lowest.min(seq))
+    }
+
+    /// Marks a call finished (answered, failed or abandoned).
+    fn finish(&self, seq: u64) {
+        self.unfinished().remove(&seq);
     }
 
     fn current(&self) -> Option<Arc<Connection>> {
@@ -329,7 +384,10 @@ impl Client {
         let mut wait = retry.first_wait;
         // The invocation being waited for: kept over retransmissions, except that a
         // last-of-many call takes a new id each time (and drops replies to old ones).
-        let mut current: Option<u64> = None;
+        let mut current = Unfinished {
+            channel: &self.channel,
+            seq: None,
+        };
         let mut sent = false;
         let mut attempt = 0;
         loop {
@@ -340,14 +398,14 @@ impl Client {
                 Err(e) => return Err(e),
             };
             let payload = self.encode(method, request)?;
-            let (seq, ack, reply) = match current {
+            let (seq, ack) = match current.seq {
                 Some(seq) if method.semantics != Semantics::LastOfMany => {
-                    let (ack, reply) = conn.renumber(seq);
-                    (seq, ack, reply)
+                    (seq, self.channel.watermark(seq))
                 }
-                _ => conn.number_call(&self.channel.inner.next_seq),
+                earlier => self.channel.number(earlier),
             };
-            current = Some(seq);
+            current.seq = Some(seq);
+            let reply = conn.register(seq);
             let message = match self.seal(method, payload, seq, ack, 0, conn.is_datagram()) {
                 Ok(message) => message,
                 Err(e) => {
@@ -355,7 +413,7 @@ impl Client {
                     return Err(e);
                 }
             };
-            let lost = if conn.send(message) {
+            let lost = if conn.send(message).await {
                 sent = true;
                 // Over a stream the reply is waited for until the deadline; a datagram is
                 // sent again when its wait runs out.
@@ -366,7 +424,7 @@ impl Client {
                 };
                 match tokio::time::timeout_at(until, reply).await {
                     Ok(Ok(Ok(incoming))) => {
-                        self.acknowledge(&conn, method, &incoming);
+                        self.acknowledge(&conn, method, &incoming).await;
                         return interpret(method, &incoming, exception);
                     }
                     Ok(Ok(Err((message, _)))) => message,
@@ -398,7 +456,7 @@ impl Client {
     }
 
     /// With RRA, tells the server it may forget the reply of an at-most-once call.
-    fn acknowledge(&self, conn: &Connection, method: &MethodSpec, incoming: &Incoming) {
+    async fn acknowledge(&self, conn: &Connection, method: &MethodSpec, incoming: &Incoming) {
         if self.channel.config().acknowledge == Acknowledge::Rra
             && method.semantics == Semantics::AtMostOnce
         {
@@ -413,7 +471,7 @@ impl Client {
                     0,
                 )
             };
-            let _ = conn.send(Payload::empty().seal(&header));
+            let _ = conn.send(Payload::empty().seal(&header)).await;
         }
     }
 
@@ -428,9 +486,9 @@ impl Client {
     {
         let payload = self.encode(method, request)?;
         let conn = self.live_connection().await?;
-        let (seq, ack) = conn.number_oneway(&self.channel.inner.next_seq);
+        let (seq, ack) = self.channel.number_oneway();
         let message = self.seal(method, payload, seq, ack, FLAG_ONEWAY, conn.is_datagram())?;
-        if conn.send(message) {
+        if conn.send(message).await {
             Ok(())
         } else {
             Err(not_sent())
@@ -498,6 +556,21 @@ impl Client {
                 message: e.to_string(),
                 outcome: Outcome::NotExecuted,
             })
+    }
+}
+
+/// A call's place among its channel's unfinished calls, given up when the call returns
+/// or its future is dropped, so the watermark moves on.
+struct Unfinished<'c> {
+    channel: &'c Channel,
+    seq: Option<u64>,
+}
+
+impl Drop for Unfinished<'_> {
+    fn drop(&mut self) {
+        if let Some(seq) = self.seq {
+            self.channel.finish(seq);
+        }
     }
 }
 

@@ -148,7 +148,15 @@ pub(crate) async fn accept<S: ReplySink>(
         Err(e) => return refuse(Status::BadRequest, &e.to_string()),
     };
     // At-most-once and oneway: a request seen before does not run again.
-    let remember = matches!(method.semantics, Semantics::AtMostOnce | Semantics::Maybe);
+    if method.semantics == Semantics::Maybe
+        && !shared
+            .history()
+            .begin_oneway(header.client, header.seq, Instant::now())
+    {
+        shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+        return Ok(());
+    }
+    let remember = method.semantics == Semantics::AtMostOnce;
     if remember {
         let verdict = shared
             .history()

@@ -83,6 +83,9 @@ struct Client {
     /// Every sequence number below this is finished for the client.
     watermark: u64,
     entries: BTreeMap<u64, Entry>,
+    /// Oneway calls seen. A oneway request may arrive after later requests (whose
+    /// watermark passed it), so these go by age and cap only, never by watermark.
+    oneways: std::collections::HashSet<u64>,
     last_seen: Instant,
 }
 
@@ -117,12 +120,7 @@ impl History {
     /// what to do with it.
     pub fn begin(&mut self, client: u64, seq: u64, ack: u64, now: Instant) -> Verdict {
         self.expire(now);
-        let state = self.clients.entry(client).or_insert_with(|| Client {
-            watermark: 0,
-            entries: BTreeMap::new(),
-            last_seen: now,
-        });
-        state.last_seen = now;
+        let state = self.client(client, now);
         if ack > state.watermark {
             state.watermark = ack;
             let keep = state.entries.split_off(&ack);
@@ -132,7 +130,9 @@ impl History {
                 self.bytes -= cost(&entry);
             }
         }
-        let state = self.clients.get_mut(&client).expect("inserted above");
+        let Some(state) = self.clients.get_mut(&client) else {
+            return Verdict::Run; // just inserted: unreachable, and running is safe
+        };
         if seq < state.watermark {
             return Verdict::Stale;
         }
@@ -147,6 +147,32 @@ impl History {
                 Verdict::Run
             }
         }
+    }
+
+    /// Records a oneway request; false for a duplicate (a copy already ran).
+    pub fn begin_oneway(&mut self, client: u64, seq: u64, now: Instant) -> bool {
+        self.expire(now);
+        let state = self.client(client, now);
+        if !state.oneways.insert(seq) {
+            return false;
+        }
+        self.entries += 1;
+        self.bytes += ENTRY_COST;
+        self.finished.push_back((now, client, seq));
+        self.evict_over_cap();
+        true
+    }
+
+    /// The state of `client`, made on first sight, marked seen `now`.
+    fn client(&mut self, client: u64, now: Instant) -> &mut Client {
+        let state = self.clients.entry(client).or_insert_with(|| Client {
+            watermark: 0,
+            entries: BTreeMap::new(),
+            oneways: std::collections::HashSet::new(),
+            last_seen: now,
+        });
+        state.last_seen = now;
+        state
     }
 
     /// Records that a call ran, with its reply (the whole message) when it has one to
@@ -204,8 +230,11 @@ impl History {
         if now.duration_since(self.last_sweep) >= Duration::from_secs(1) {
             self.last_sweep = now;
             let max_age = self.config.max_age;
-            self.clients
-                .retain(|_, c| !c.entries.is_empty() || now.duration_since(c.last_seen) < max_age);
+            self.clients.retain(|_, c| {
+                !c.entries.is_empty()
+                    || !c.oneways.is_empty()
+                    || now.duration_since(c.last_seen) < max_age
+            });
         }
         if self.finished.len() > 2 * self.entries + 1024 {
             let clients = &self.clients;
@@ -301,6 +330,18 @@ mod tests {
         // The evicted one would run again: that is what the counter warns about.
         assert_eq!(h.begin(1, 1, 0, t), Verdict::Run);
         assert_eq!(h.begin(1, 4, 0, t), Verdict::Replay(vec![0; 10]));
+    }
+
+    #[test]
+    fn oneway_requests_run_once_even_behind_the_watermark() {
+        let mut h = history(1 << 20);
+        let t = Instant::now();
+        assert_eq!(h.begin(1, 11, 11, t), Verdict::Run);
+        assert!(
+            h.begin_oneway(1, 10, t),
+            "a reordered oneway request still runs"
+        );
+        assert!(!h.begin_oneway(1, 10, t), "its duplicate does not");
     }
 
     #[test]
