@@ -40,6 +40,16 @@ impl WriteHalf for tokio::net::tcp::OwnedWriteHalf {
     }
 }
 
+impl WriteHalf for tokio::net::unix::OwnedWriteHalf {
+    fn try_write_vectored(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        tokio::net::unix::OwnedWriteHalf::try_write_vectored(self, bufs)
+    }
+
+    fn writable(&self) -> impl Future<Output = io::Result<()>> + Send {
+        tokio::net::unix::OwnedWriteHalf::writable(self)
+    }
+}
+
 /// Frames waiting to be written, and the socket they go to.
 pub(crate) struct Outbox<W> {
     socket: W,
@@ -218,6 +228,30 @@ impl<W: WriteHalf> Outbox<W> {
             }
         }
         Ok(())
+    }
+}
+
+/// An outbox over any stream, for holders that must not name its socket type.
+pub(crate) trait StreamOutbox: Send + Sync {
+    /// [`Outbox::send`].
+    fn send(&self, message: Message, when: When) -> bool;
+    /// [`Outbox::close`].
+    fn close(&self, why: &str);
+    /// [`Outbox::run`].
+    fn run(&self) -> std::pin::Pin<Box<dyn Future<Output = String> + Send + '_>>;
+}
+
+impl<W: WriteHalf> StreamOutbox for Outbox<W> {
+    fn send(&self, message: Message, when: When) -> bool {
+        Outbox::send(self, message, when)
+    }
+
+    fn close(&self, why: &str) {
+        Outbox::close(self, why)
+    }
+
+    fn run(&self) -> std::pin::Pin<Box<dyn Future<Output = String> + Send + '_>> {
+        Box::pin(Outbox::run(self))
     }
 }
 

@@ -11,13 +11,13 @@ use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use tokio::net::tcp::OwnedWriteHalf;
-use tokio::net::{TcpStream, UdpSocket};
+use tokio::io::AsyncRead;
+use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
 use crate::error::Outcome;
-use crate::outbox::{Outbox, When};
+use crate::outbox::{Outbox, StreamOutbox, When, WriteHalf};
 use crate::wire::{FrameReader, Header, Kind, Message};
 
 /// A reply, or why none will come.
@@ -46,7 +46,8 @@ impl Drop for Incoming {
 
 /// How requests leave.
 enum Sender {
-    Stream(Outbox<OwnedWriteHalf>),
+    /// A TCP or Unix stream.
+    Stream(Box<dyn StreamOutbox>),
     /// A UDP socket connected to the server.
     Datagram(Arc<UdpSocket>),
 }
@@ -81,11 +82,25 @@ impl Connection {
         })
     }
 
-    /// Starts the reader and writer tasks of a connected stream.
-    pub fn start_stream(stream: TcpStream, max_frame: usize, client: u64) -> Arc<Connection> {
+    /// Starts the reader and writer tasks of a connected TCP stream.
+    pub fn start_tcp(stream: TcpStream, max_frame: usize, client: u64) -> Arc<Connection> {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        let conn = Connection::new(Sender::Stream(Outbox::new(write)), client);
+        Connection::start_stream(read, write, max_frame, client)
+    }
+
+    /// Starts the reader and writer tasks of a connected Unix domain stream.
+    pub fn start_unix(stream: UnixStream, max_frame: usize, client: u64) -> Arc<Connection> {
+        let (read, write) = stream.into_split();
+        Connection::start_stream(read, write, max_frame, client)
+    }
+
+    fn start_stream<R, W>(read: R, write: W, max_frame: usize, client: u64) -> Arc<Connection>
+    where
+        R: AsyncRead + Unpin + Send + 'static,
+        W: WriteHalf,
+    {
+        let conn = Connection::new(Sender::Stream(Box::new(Outbox::new(write))), client);
         let reader = conn.clone();
         let read_task = tokio::spawn(async move {
             let mut frames = FrameReader::new(read, max_frame);

@@ -26,6 +26,8 @@ pub enum Transport {
     Tcp,
     /// One datagram per message; lossy, so requests are sent again on a timer.
     Udp,
+    /// A Unix domain stream socket on this machine; the address is its path.
+    Unix,
 }
 
 /// Reply protocol: whether the client acknowledges replies.
@@ -264,11 +266,21 @@ impl Channel {
                         .await
                         .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
                         .map_err(error)?;
-                Connection::start_stream(stream, config.max_frame, self.inner.client)
+                Connection::start_tcp(stream, config.max_frame, self.inner.client)
             }
             Transport::Udp => {
                 let socket = udp_socket(address).await.map_err(error)?;
                 Connection::start_datagram(socket, self.inner.client)
+            }
+            Transport::Unix => {
+                let stream = tokio::time::timeout(
+                    config.connect_timeout,
+                    tokio::net::UnixStream::connect(address),
+                )
+                .await
+                .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
+                .map_err(error)?;
+                Connection::start_unix(stream, config.max_frame, self.inner.client)
             }
         };
         *self

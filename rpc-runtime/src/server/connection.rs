@@ -11,7 +11,6 @@
 //! so that slow calls do not hold up the connection.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -36,7 +35,7 @@ use crate::wire::{FrameReader, Header, Kind, Message, Payload, Status};
 pub(crate) async fn serve<R, W>(
     read: R,
     write: W,
-    peer: SocketAddr,
+    peer: String,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) where

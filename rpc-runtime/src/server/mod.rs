@@ -185,6 +185,17 @@ impl Server {
         }))
     }
 
+    /// Listens on a Unix domain socket at `path` (which must not exist yet) and serves in
+    /// the background until shut down. [`ServerHandle::local_addr`] is then 0.0.0.0:0;
+    /// clients connect to the path.
+    pub fn bind_unix(self, path: impl AsRef<std::path::Path>) -> std::io::Result<ServerHandle> {
+        let listener = tokio::net::UnixListener::bind(path)?;
+        let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
+        Ok(self.start(unspecified, |shared, stopped| {
+            tokio::spawn(accept_loop(listener, shared, stopped))
+        }))
+    }
+
     /// Binds a UDP socket at `address` and serves datagrams on it in the background
     /// until shut down. One socket serves every client; a request or reply too large for
     /// a datagram is refused (use TCP for those).
@@ -228,8 +239,41 @@ impl Server {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
+/// A listener of stream connections: TCP or Unix domain.
+trait StreamListener: Send + 'static {
+    type Read: tokio::io::AsyncRead + Unpin + Send + 'static;
+    type Write: crate::outbox::WriteHalf;
+    /// The next connection, split, with a name for the peer in logs.
+    fn accept(
+        &self,
+    ) -> impl std::future::Future<Output = std::io::Result<(Self::Read, Self::Write, String)>> + Send;
+}
+
+impl StreamListener for TcpListener {
+    type Read = tokio::net::tcp::OwnedReadHalf;
+    type Write = tokio::net::tcp::OwnedWriteHalf;
+
+    async fn accept(&self) -> std::io::Result<(Self::Read, Self::Write, String)> {
+        let (stream, peer) = TcpListener::accept(self).await?;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        Ok((read, write, peer.to_string()))
+    }
+}
+
+impl StreamListener for tokio::net::UnixListener {
+    type Read = tokio::net::unix::OwnedReadHalf;
+    type Write = tokio::net::unix::OwnedWriteHalf;
+
+    async fn accept(&self) -> std::io::Result<(Self::Read, Self::Write, String)> {
+        let (stream, _) = tokio::net::UnixListener::accept(self).await?;
+        let (read, write) = stream.into_split();
+        Ok((read, write, "unix peer".to_string()))
+    }
+}
+
+async fn accept_loop<L: StreamListener>(
+    listener: L,
     shared: Arc<Shared>,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -242,11 +286,9 @@ async fn accept_loop(
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
         match accepted {
-            Ok((stream, peer)) => {
-                let _ = stream.set_nodelay(true);
-                let (read, write) = stream.into_split();
-                // Each connection's task owns its calls; aborting it (after the grace
-                // period) stops them too.
+            // Each connection's task owns its calls; aborting it (after the grace
+            // period) stops them too.
+            Ok((read, write, peer)) => {
                 connections.spawn(connection::serve(
                     read,
                     write,
