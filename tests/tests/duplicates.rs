@@ -134,3 +134,23 @@ async fn generated_clients_keep_the_history_small_with_their_watermark() {
     assert!(stats.history.entries <= 1, "{stats:?}");
     assert_eq!(stats.history.evicted, 0);
 }
+
+#[tokio::test]
+async fn with_rra_the_client_acknowledges_and_the_history_empties() {
+    let running = support::echo().await;
+    let config = rpc_runtime::ChannelConfig {
+        acknowledge: rpc_runtime::Acknowledge::Rra,
+        ..rpc_runtime::ChannelConfig::default()
+    };
+    let echo = running.client_with(config).await;
+    for i in 1..=50 {
+        assert_eq!(echo.fail(i).await.unwrap(), i);
+    }
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    let stats = running.server.stats();
+    assert_eq!(stats.executions, 50);
+    assert_eq!(
+        stats.history.entries, 0,
+        "every reply acknowledged: {stats:?}"
+    );
+}

@@ -5,7 +5,10 @@
 use examples::accounts::Accounts;
 use examples::bank::{BankClient, BankError, BankServer};
 use examples::calc::{CalcClient, CalcServer, Calculator};
-use rpc_runtime::{CallError, Channel, Server};
+use std::time::Duration;
+
+use rpc_runtime::chaos::{Faults, UdpProxy};
+use rpc_runtime::{CallError, Channel, ChannelConfig, RetryPolicy, Server, Transport};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -82,5 +85,61 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     calc.double(&mut value).await?;
     println!("double(inout value = 21)    -> value written back: {value}");
     calc_server.shutdown().await;
+
+    lossy_bank().await
+}
+
+/// The bank over UDP through a proxy that loses 30% of datagrams, duplicates 10% and
+/// delays each up to 20 ms: 100 at-most-once deposits of 1 still add up to 100.
+async fn lossy_bank() -> Result<(), Box<dyn std::error::Error>> {
+    let server = Server::new()
+        .add_service(BankServer::new(Accounts::new()))
+        .bind_udp("127.0.0.1:0")
+        .await?;
+    let faults = Faults {
+        loss: 0.30,
+        duplicate: 0.10,
+        max_delay: Duration::from_millis(20),
+        seed: 7,
+        ..Faults::default()
+    };
+    let proxy = UdpProxy::start(server.local_addr(), faults).await?;
+    let config = ChannelConfig {
+        transport: Transport::Udp,
+        // Half the round trips fail here: allow many attempts.
+        retry: RetryPolicy {
+            first_wait: Duration::from_millis(60),
+            max_attempts: 25,
+            ..RetryPolicy::default()
+        },
+        ..ChannelConfig::default()
+    };
+    let bank =
+        BankClient::new(Channel::connect_with(proxy.local_addr().to_string(), config).await?);
+    println!("\nbank over UDP through a lossy proxy (30% loss, 10% duplicates, up to 20 ms delay)");
+    let account = bank.open("dora".into()).await?;
+    let mut balance = 0;
+    for _ in 0..100 {
+        balance = bank.deposit(account.id, 1).await?;
+    }
+    println!(
+        "100 x deposit(1)            -> balance {balance}   (at-most-once: each ran exactly once)"
+    );
+    let s = server.stats();
+    let p = proxy.stats();
+    println!(
+        "proxy: {} datagrams, {} dropped, {} duplicated",
+        p.received, p.dropped, p.duplicated
+    );
+    println!(
+        "server: {} executions, {} duplicates filtered, {} replies resent, history {} entries / {} bytes, {} evicted",
+        s.executions,
+        s.duplicates_filtered,
+        s.replies_resent,
+        s.history.entries,
+        s.history.bytes,
+        s.history.evicted
+    );
+    server.shutdown().await;
     Ok(())
 }
