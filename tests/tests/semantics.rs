@@ -217,6 +217,10 @@ async fn maybe_runs_each_call_at_most_once() {
     let lossy = over_udp(14).await;
     for token in 1..=CALLS {
         lossy.client.mark(token).await.unwrap();
+        // Paced, so that what is lost is the proxy's doing, not full socket buffers.
+        if token % 20 == 0 {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
     let counts = lossy.counts.all();
@@ -228,7 +232,7 @@ async fn maybe_runs_each_call_at_most_once() {
     );
     assert!(
         ran < CALLS && ran > CALLS / 2,
-        "with 30% loss about 70% run: {ran}"
+        "with 30% loss about 70% run, not {ran}"
     );
 }
 
