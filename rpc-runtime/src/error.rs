@@ -65,7 +65,10 @@ pub enum CallError<E = Infallible> {
         message: String,
     },
     /// The request is larger than a frame may be; nothing was sent.
-    #[error("the request is {size} bytes, over the frame limit of {limit} bytes")]
+    #[error(
+        "the request is {size} bytes, over the limit of {limit} bytes (over UDP the limit is one \
+         datagram, 65,507 bytes: use TCP for larger calls)"
+    )]
     TooLarge {
         /// The request's size.
         size: usize,

@@ -99,7 +99,7 @@ pub fn module_index(files: &[GeneratedFile]) -> String {
 /// Refuses interfaces whose method names would clash with the generated client's own
 /// methods.
 fn check_clashes(model: &idl::Model) -> Result<(), String> {
-    const CLIENT_METHODS: [&str; 3] = ["new", "from_client", "with_timeout"];
+    const CLIENT_METHODS: [&str; 4] = ["new", "from_client", "with_timeout", "with_retry"];
     for p in &model.packages {
         for i in &p.interfaces {
             if let Some(m) = i

@@ -44,9 +44,14 @@ pub fn client(interface: &Interface, names: &Names) -> TokenStream {
                 Self { client }
             }
 
-            /// The same client with another per-call timeout.
+            /// The same client with another per-call timeout (retransmissions included).
             pub fn with_timeout(&self, timeout: ::core::time::Duration) -> Self {
                 Self { client: self.client.clone().with_timeout(timeout) }
+            }
+
+            /// The same client with another retransmission policy than its channel's.
+            pub fn with_retry(&self, retry: ::rpc_runtime::RetryPolicy) -> Self {
+                Self { client: self.client.clone().with_retry(retry) }
             }
 
             #(#methods)*
