@@ -1,6 +1,6 @@
 //! Fault injection: proxies that sit between clients and a server on 127.0.0.1 and lose,
-//! duplicate, delay and reorder datagrams ([`UdpProxy`]) or cut TCP connections
-//! ([`TcpProxy`]), for tests and for trying an application's behaviour.
+//! duplicate, delay and reorder datagrams ([`Proxy::udp`]) or cut TCP connections
+//! ([`Proxy::tcp`]), for tests and for trying an application's behaviour.
 //!
 //! Every decision (drop this one? duplicate it? how long to delay it? when to cut?)
 //! comes from a random generator seeded with [`Faults::seed`], one generator per
@@ -80,42 +80,56 @@ impl Counters {
     }
 }
 
-/// A lossy UDP path to a server. Clients send to [`UdpProxy::local_addr`]; each client
-/// gets a socket of its own towards the server, so replies find their way back.
-/// Stops when dropped.
+/// A running proxy. Clients send to (or connect to) [`Proxy::local_addr`]; it stops
+/// when dropped.
 #[derive(Debug)]
-pub struct UdpProxy {
+pub struct Proxy {
     local_addr: SocketAddr,
     counters: Arc<Counters>,
     task: JoinHandle<()>,
 }
 
-impl UdpProxy {
-    /// Starts a proxy on 127.0.0.1 towards `server`.
-    pub async fn start(server: SocketAddr, faults: Faults) -> std::io::Result<UdpProxy> {
+impl Proxy {
+    /// A lossy UDP path to `server`, on 127.0.0.1. Each client gets a socket of its own
+    /// towards the server, so replies find their way back; faults apply both ways.
+    pub async fn udp(server: SocketAddr, faults: Faults) -> std::io::Result<Proxy> {
         let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await?);
         let local_addr = front.local_addr()?;
         let counters = Arc::new(Counters::default());
         let task = tokio::spawn(run_udp(front, server, faults, counters.clone()));
-        Ok(UdpProxy {
+        Ok(Proxy {
             local_addr,
             counters,
             task,
         })
     }
 
-    /// Where clients send.
+    /// A TCP path to `server`, on 127.0.0.1, that cuts every connection after a random
+    /// time ([`Faults::cut_after`]).
+    pub async fn tcp(server: SocketAddr, faults: Faults) -> std::io::Result<Proxy> {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let local_addr = listener.local_addr()?;
+        let counters = Arc::new(Counters::default());
+        let task = tokio::spawn(run_tcp(listener, server, faults, counters.clone()));
+        Ok(Proxy {
+            local_addr,
+            counters,
+            task,
+        })
+    }
+
+    /// Where clients send or connect.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
     }
 
-    /// What the proxy has done so far (both directions).
+    /// What the proxy has done so far.
     pub fn stats(&self) -> ProxyStats {
         self.counters.snapshot()
     }
 }
 
-impl Drop for UdpProxy {
+impl Drop for Proxy {
     fn drop(&mut self) {
         self.task.abort();
     }
@@ -222,46 +236,6 @@ async fn relay_back(
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
             Err(_) => return,
         }
-    }
-}
-
-/// A TCP path to a server that cuts every connection after a random time
-/// ([`Faults::cut_after`]). Stops when dropped.
-#[derive(Debug)]
-pub struct TcpProxy {
-    local_addr: SocketAddr,
-    counters: Arc<Counters>,
-    task: JoinHandle<()>,
-}
-
-impl TcpProxy {
-    /// Starts a proxy on 127.0.0.1 towards `server`.
-    pub async fn start(server: SocketAddr, faults: Faults) -> std::io::Result<TcpProxy> {
-        let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let local_addr = listener.local_addr()?;
-        let counters = Arc::new(Counters::default());
-        let task = tokio::spawn(run_tcp(listener, server, faults, counters.clone()));
-        Ok(TcpProxy {
-            local_addr,
-            counters,
-            task,
-        })
-    }
-
-    /// Where clients connect.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local_addr
-    }
-
-    /// What the proxy has done so far.
-    pub fn stats(&self) -> ProxyStats {
-        self.counters.snapshot()
-    }
-}
-
-impl Drop for TcpProxy {
-    fn drop(&mut self) {
-        self.task.abort();
     }
 }
 

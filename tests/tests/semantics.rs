@@ -11,7 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rpc_runtime::chaos::{Faults, TcpProxy, UdpProxy};
+use rpc_runtime::chaos::{Faults, Proxy};
 use rpc_runtime::{
     CallError, Channel, ChannelConfig, HistoryConfig, RetryPolicy, Server, ServerConfig,
     ServerHandle, Transport,
@@ -62,7 +62,7 @@ fn client_config(transport: Transport) -> ChannelConfig {
 struct Lossy {
     server: ServerHandle,
     counts: Arc<Counts>,
-    proxy: UdpProxy,
+    proxy: Proxy,
     client: LedgerClient,
 }
 
@@ -73,9 +73,7 @@ async fn over_udp(seed: u64) -> Lossy {
         .bind_udp("127.0.0.1:0")
         .await
         .unwrap();
-    let proxy = UdpProxy::start(server.local_addr(), lossy(seed))
-        .await
-        .unwrap();
+    let proxy = Proxy::udp(server.local_addr(), lossy(seed)).await.unwrap();
     let channel = Channel::connect_with(
         proxy.local_addr().to_string(),
         client_config(Transport::Udp),
@@ -115,6 +113,17 @@ where
     results
 }
 
+/// At-most-once: every call ran at most once, and exactly once if it returned Ok.
+fn assert_at_most_once(results: &[(u64, Result<u64, CallError>)], counts: &Counts) {
+    for (token, result) in results {
+        let runs = counts.runs(*token);
+        assert!(runs <= 1, "call {token} ran {runs} times");
+        if let Ok(n) = result {
+            assert_eq!((runs, *n), (1, 1), "call {token} returned Ok");
+        }
+    }
+}
+
 /// Enough Ok results that the run says something.
 fn assert_mostly_ok<T>(results: &[(u64, Result<T, CallError>)]) -> usize {
     let ok = results.iter().filter(|(_, r)| r.is_ok()).count();
@@ -134,13 +143,7 @@ async fn at_most_once_holds_under_loss_duplication_and_reordering() {
     )
     .await;
     let ok = assert_mostly_ok(&results);
-    for (token, result) in &results {
-        let runs = lossy.counts.runs(*token);
-        assert!(runs <= 1, "call {token} ran {runs} times");
-        if let Ok(n) = result {
-            assert_eq!((runs, *n), (1, 1), "call {token} returned Ok");
-        }
-    }
+    assert_at_most_once(&results, &lossy.counts);
     tokio::time::sleep(Duration::from_millis(100)).await; // late duplicates arrive, and must not run
     assert!(lossy.counts.all().values().all(|&n| n == 1));
     let stats = lossy.server.stats();
@@ -249,7 +252,7 @@ async fn at_most_once_holds_over_tcp_with_connections_cut() {
         seed: 15,
         ..Faults::default()
     };
-    let proxy = TcpProxy::start(server.local_addr(), faults).await.unwrap();
+    let proxy = Proxy::tcp(server.local_addr(), faults).await.unwrap();
     let channel = Channel::connect_with(
         proxy.local_addr().to_string(),
         client_config(Transport::Tcp),
@@ -259,13 +262,7 @@ async fn at_most_once_holds_over_tcp_with_connections_cut() {
     let client = LedgerClient::new(channel);
     let results = run_all(&client, |c, token| async move { c.record(token).await }).await;
     let ok = assert_mostly_ok(&results);
-    for (token, result) in &results {
-        let runs = counts.runs(*token);
-        assert!(runs <= 1, "call {token} ran {runs} times");
-        if let Ok(n) = result {
-            assert_eq!((runs, *n), (1, 1), "call {token} returned Ok");
-        }
-    }
+    assert_at_most_once(&results, &counts);
     let stats = server.stats();
     eprintln!(
         "at-most-once over TCP with cuts: {ok}/{CALLS} Ok; server {stats:?}; proxy {:?}",

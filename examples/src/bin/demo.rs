@@ -7,7 +7,7 @@ use examples::bank::{BankClient, BankError, BankServer};
 use examples::calc::{CalcClient, CalcServer, Calculator};
 use std::time::Duration;
 
-use rpc_runtime::chaos::{Faults, UdpProxy};
+use rpc_runtime::chaos::{Faults, Proxy};
 use rpc_runtime::{CallError, Channel, ChannelConfig, RetryPolicy, Server, Transport};
 
 #[tokio::main]
@@ -103,7 +103,7 @@ async fn lossy_bank() -> Result<(), Box<dyn std::error::Error>> {
         seed: 7,
         ..Faults::default()
     };
-    let proxy = UdpProxy::start(server.local_addr(), faults).await?;
+    let proxy = Proxy::udp(server.local_addr(), faults).await?;
     let config = ChannelConfig {
         transport: Transport::Udp,
         // Half the round trips fail here: allow many attempts.
