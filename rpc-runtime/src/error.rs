@@ -82,6 +82,10 @@ pub enum CallError<E = Infallible> {
         /// The method called.
         method: &'static str,
     },
+    /// No server could be bound for a name: none exports it, the binder failed, or the
+    /// exports implement another version of the interface. Nothing was sent.
+    #[error("cannot bind: {0}")]
+    Unbound(String),
     /// The server is not the one this client was bound to (it restarted).
     #[error("the server refused the binding: {0}")]
     UnknownBinding(String),
@@ -100,6 +104,7 @@ impl<E> CallError<E> {
             CallError::UnknownMethod { .. }
             | CallError::FingerprintMismatch { .. }
             | CallError::TooLarge { .. }
+            | CallError::Unbound(_)
             | CallError::UnknownBinding(_) => Outcome::NotExecuted,
         }
     }
@@ -132,6 +137,7 @@ impl<E> CallError<E> {
             }
             CallError::TooLarge { size, limit } => CallError::TooLarge { size, limit },
             CallError::ReplyLost { method } => CallError::ReplyLost { method },
+            CallError::Unbound(m) => CallError::Unbound(m),
             CallError::UnknownBinding(m) => CallError::UnknownBinding(m),
         }
     }
@@ -144,6 +150,16 @@ impl<E> CallError<E> {
         match self {
             CallError::Connection { message, .. } => CallError::Connection { message, outcome },
             other => other,
+        }
+    }
+}
+
+impl<E> From<ConnectError> for CallError<E> {
+    /// A connection that could not be made: nothing was sent.
+    fn from(e: ConnectError) -> Self {
+        CallError::Connection {
+            message: e.to_string(),
+            outcome: Outcome::NotExecuted,
         }
     }
 }

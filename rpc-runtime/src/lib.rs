@@ -33,7 +33,9 @@ pub mod server;
 mod spec;
 pub mod wire;
 
-pub use client::{Acknowledge, Channel, ChannelConfig, Client, RetryPolicy, Transport};
+pub use client::{
+    Acknowledge, Channel, ChannelConfig, Client, Endpoint, Resolver, RetryPolicy, Transport,
+};
 pub use error::{CallError, ConnectError, Outcome};
 pub use server::{
     Concurrency, HistoryConfig, HistoryStats, Reply, Server, ServerConfig, ServerHandle,

@@ -1,7 +1,10 @@
 //! The calling side: a [`Channel`] to a server, and the [`Client`] that generated stubs
 //! use to make calls over it.
 
+mod binding;
 mod connection;
+
+pub use binding::{Endpoint, Resolver};
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -175,6 +178,27 @@ impl Channel {
         Ok(channel)
     }
 
+    /// A channel that connects on its first call (used for bound clients, which may
+    /// never call some exports).
+    pub fn lazy(address: impl Into<String>, config: ChannelConfig) -> Channel {
+        Channel {
+            inner: Arc::new(ChannelInner {
+                address: address.into(),
+                client: random_u64(),
+                next_seq: AtomicU64::new(1),
+                unfinished: Mutex::new(std::collections::BTreeSet::new()),
+                config,
+                connection: Mutex::new(None),
+                connecting: tokio::sync::Mutex::new(()),
+            }),
+        }
+    }
+
+    /// Whether two handles are the same channel.
+    fn same(&self, other: &Channel) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
     /// The address this channel connects to.
     pub fn address(&self) -> &str {
         &self.inner.address
@@ -301,9 +325,36 @@ pub struct Client {
     object: u64,
     timeout: Duration,
     retry: Option<RetryPolicy>,
+    /// For clients bound by name: the binder's answer, used instead of `channel`.
+    bound: Option<Arc<binding::Binding>>,
 }
 
 impl Client {
+    /// A client of `interface` bound by `name` through `resolver` (a binder): the name is
+    /// looked up on the first call, calls go round the live exports, and a server that
+    /// restarted or went away is replaced by looking the name up again. A call is sent
+    /// again to another server only where that is safe: always for idempotent and
+    /// last-of-many calls, for at-most-once calls only if no earlier attempt may have
+    /// run; otherwise it fails with an unknown outcome.
+    pub fn bound(
+        resolver: Arc<dyn Resolver>,
+        name: impl Into<String>,
+        interface: &'static InterfaceSpec,
+        config: ChannelConfig,
+    ) -> Client {
+        let name = name.into();
+        Client {
+            timeout: config.timeout,
+            channel: Channel::lazy(format!("<bound to {name}>"), config.clone()),
+            interface,
+            binding: 0,
+            object: interface.object,
+            retry: None,
+            bound: Some(Arc::new(binding::Binding::new(
+                resolver, name, interface, config,
+            ))),
+        }
+    }
     /// A client of `interface`'s well-known object on the server behind `channel`.
     pub fn new(channel: Channel, interface: &'static InterfaceSpec) -> Client {
         Client {
@@ -313,6 +364,7 @@ impl Client {
             binding: 0,
             object: interface.object,
             retry: None,
+            bound: None,
         }
     }
 
@@ -394,90 +446,180 @@ impl Client {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let retry = self.retry.unwrap_or(self.channel.config().retry);
         let mut wait = retry.first_wait;
-        // The invocation being waited for: kept over retransmissions, except that a
-        // last-of-many call takes a new id each time (and drops replies to old ones).
-        let mut current = Unfinished {
-            channel: &self.channel,
-            seq: None,
-        };
+        // Where the call goes: the channel and binding uid; for a bound client, the
+        // binder's choice, replaced when that server refuses or cannot be reached.
+        let mut target: Option<(Channel, u64)> = None;
+        // The invocation being waited for: kept over retransmissions on one channel,
+        // except that a last-of-many call takes a new id each time (and drops replies to
+        // old ones).
+        let mut current: Option<Unfinished> = None;
         let mut sent = false;
+        // An attempt went out and nothing proves it did not run.
+        let mut maybe_ran = false;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let conn = match self.live_connection().await {
-                Ok(conn) => conn,
-                Err(e) if sent => return Err(e.with_outcome(Outcome::Unknown)),
-                Err(e) => return Err(e),
-            };
-            let payload = self.encode(method, request)?;
-            let (seq, ack) = match current.seq {
-                Some(seq) if method.semantics != Semantics::LastOfMany => {
-                    (seq, self.channel.watermark(seq))
-                }
-                earlier => self.channel.number(earlier),
-            };
-            current.seq = Some(seq);
-            let reply = conn.register(seq);
-            let message = match self.seal(method, payload, seq, ack, 0, conn.is_datagram()) {
-                Ok(message) => message,
-                Err(e) => {
-                    conn.forget(seq);
-                    return Err(e);
+            let (channel, binding) = match &target {
+                Some(t) => t.clone(),
+                None => {
+                    let t = self.target().await?;
+                    target = Some(t.clone());
+                    t
                 }
             };
-            let lost = if conn.send(message).await {
-                sent = true;
-                // Over a stream the reply is waited for until the deadline; a datagram is
-                // sent again when its wait runs out.
-                let until = if conn.is_datagram() {
-                    deadline.min(tokio::time::Instant::now() + wait)
-                } else {
-                    deadline
-                };
-                match tokio::time::timeout_at(until, reply).await {
-                    Ok(Ok(Ok(incoming))) => {
-                        self.acknowledge(&conn, method, &incoming).await;
-                        return interpret(method, &incoming, exception);
+            if current.as_ref().is_some_and(|u| !u.channel.same(&channel)) {
+                current = None; // another server: another invocation
+            }
+            let lost = match channel.connection().await {
+                Err(e) => match &self.bound {
+                    Some(bound) => {
+                        bound.forget(binding).await;
+                        target = None;
+                        if maybe_ran && method.semantics == Semantics::AtMostOnce {
+                            return Err(binding::lost_with_server(&self.interface.name));
+                        }
+                        e.to_string()
                     }
-                    Ok(Ok(Err((message, _)))) => message,
-                    Ok(Err(_)) => "the connection closed".to_string(),
-                    Err(_) => {
+                    None if sent => return Err(CallError::from(e).with_outcome(Outcome::Unknown)),
+                    None => return Err(e.into()),
+                },
+                Ok(conn) => {
+                    let payload = self.encode(method, request)?;
+                    let unfinished = current.get_or_insert_with(|| Unfinished {
+                        channel: channel.clone(),
+                        seq: None,
+                    });
+                    let (seq, ack) = match unfinished.seq {
+                        Some(seq) if method.semantics != Semantics::LastOfMany => {
+                            (seq, channel.watermark(seq))
+                        }
+                        earlier => channel.number(earlier),
+                    };
+                    unfinished.seq = Some(seq);
+                    let reply = conn.register(seq);
+                    let message = match self.seal(
+                        &channel,
+                        method,
+                        payload,
+                        seq,
+                        ack,
+                        binding,
+                        0,
+                        conn.is_datagram(),
+                    ) {
+                        Ok(message) => message,
+                        Err(e) => {
+                            conn.forget(seq);
+                            return Err(e);
+                        }
+                    };
+                    if conn.send(message).await {
+                        sent = true;
+                        // Over a stream the reply is waited for until the deadline; a
+                        // datagram is sent again when its wait runs out.
+                        let until = if conn.is_datagram() {
+                            deadline.min(tokio::time::Instant::now() + wait)
+                        } else {
+                            deadline
+                        };
+                        match tokio::time::timeout_at(until, reply).await {
+                            Ok(Ok(Ok(incoming))) => {
+                                let refused =
+                                    incoming.header.status() == Some(Status::UnknownBinding);
+                                match &self.bound {
+                                    Some(bound) if refused => {
+                                        // A new incarnation: it certainly did not run this.
+                                        bound.forget(binding).await;
+                                        target = None;
+                                        if maybe_ran && method.semantics == Semantics::AtMostOnce {
+                                            return Err(binding::lost_with_server(
+                                                &self.interface.name,
+                                            ));
+                                        }
+                                        "the server restarted".to_string()
+                                    }
+                                    _ => {
+                                        self.acknowledge(&conn, method, &incoming, binding).await;
+                                        return interpret(method, &incoming, exception);
+                                    }
+                                }
+                            }
+                            Ok(Ok(Err((message, _)))) => {
+                                maybe_ran = true;
+                                message
+                            }
+                            Ok(Err(_)) => {
+                                maybe_ran = true;
+                                "the connection closed".to_string()
+                            }
+                            Err(_) => {
+                                maybe_ran = true;
+                                conn.forget(seq);
+                                "no reply in time".to_string()
+                            }
+                        }
+                    } else {
                         conn.forget(seq);
-                        "no reply in time".to_string()
+                        "the connection closed before the request was sent".to_string()
                     }
                 }
-            } else {
-                conn.forget(seq);
-                "the connection closed before the request was sent".to_string()
             };
             let out_of_time = tokio::time::Instant::now() >= deadline;
             if out_of_time || attempt >= retry.max_attempts {
                 return Err(if !sent {
-                    not_sent()
+                    CallError::Connection {
+                        message: format!("gave up after {attempt} attempts: {lost}"),
+                        outcome: Outcome::NotExecuted,
+                    }
                 } else if out_of_time {
                     CallError::Timeout(self.timeout)
                 } else {
                     CallError::Connection {
                         message: format!("gave up after {attempt} attempts: {lost}"),
-                        outcome: Outcome::Unknown,
+                        outcome: if maybe_ran {
+                            Outcome::Unknown
+                        } else {
+                            Outcome::NotExecuted
+                        },
                     }
                 });
+            }
+            if target.is_none() {
+                // Give a restarting server a moment before looking it up again.
+                tokio::time::sleep(
+                    wait.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
+                )
+                .await;
             }
             wait = (wait * retry.backoff).min(retry.max_wait);
         }
     }
 
+    /// The channel and binding uid of the next attempt.
+    async fn target<E>(&self) -> Result<(Channel, u64), CallError<E>> {
+        match &self.bound {
+            Some(bound) => bound.pick().await,
+            None => Ok((self.channel.clone(), self.binding)),
+        }
+    }
+
     /// With RRA, tells the server it may forget the reply of an at-most-once call.
-    async fn acknowledge(&self, conn: &Connection, method: &MethodSpec, incoming: &Incoming) {
+    async fn acknowledge(
+        &self,
+        conn: &Connection,
+        method: &MethodSpec,
+        incoming: &Incoming,
+        binding: u64,
+    ) {
         if self.channel.config().acknowledge == Acknowledge::Rra
             && method.semantics == Semantics::AtMostOnce
         {
             let header = Header {
                 kind: wire::Kind::Ack as u8,
                 ..Header::request(
-                    self.channel.inner.client,
+                    incoming.header.client,
                     incoming.header.seq,
-                    self.binding,
+                    binding,
                     self.object,
                     0,
                     0,
@@ -497,9 +639,19 @@ impl Client {
         Req: Serialize + ?Sized,
     {
         let payload = self.encode(method, request)?;
-        let conn = self.live_connection().await?;
-        let (seq, ack) = self.channel.number_oneway();
-        let message = self.seal(method, payload, seq, ack, FLAG_ONEWAY, conn.is_datagram())?;
+        let (channel, binding) = self.target().await?;
+        let conn = channel.connection().await?;
+        let (seq, ack) = channel.number_oneway();
+        let message = self.seal(
+            &channel,
+            method,
+            payload,
+            seq,
+            ack,
+            binding,
+            FLAG_ONEWAY,
+            conn.is_datagram(),
+        )?;
         if conn.send(message).await {
             Ok(())
         } else {
@@ -525,19 +677,22 @@ impl Client {
     }
 
     /// Puts the request header in front, refusing a message too large to send.
+    #[allow(clippy::too_many_arguments)]
     fn seal<E>(
         &self,
+        channel: &Channel,
         method: &'static MethodSpec,
         payload: Payload,
         seq: u64,
         ack: u64,
+        binding: u64,
         flags: u8,
         datagram: bool,
     ) -> Result<wire::Message, CallError<E>> {
         let mut header = Header::request(
-            self.channel.inner.client,
+            channel.inner.client,
             seq,
-            self.binding,
+            binding,
             self.object,
             method.id,
             method.fingerprint,
@@ -546,9 +701,9 @@ impl Client {
         header.ack = ack;
         let message = payload.seal(&header);
         let limit = if datagram {
-            wire::MAX_DATAGRAM.min(self.channel.config().max_frame)
+            wire::MAX_DATAGRAM.min(channel.config().max_frame)
         } else {
-            self.channel.config().max_frame
+            channel.config().max_frame
         };
         if message.len() > limit {
             return Err(CallError::TooLarge {
@@ -558,27 +713,16 @@ impl Client {
         }
         Ok(message)
     }
-
-    /// The channel's connection, connecting if needed.
-    async fn live_connection<E>(&self) -> Result<Arc<Connection>, CallError<E>> {
-        self.channel
-            .connection()
-            .await
-            .map_err(|e| CallError::Connection {
-                message: e.to_string(),
-                outcome: Outcome::NotExecuted,
-            })
-    }
 }
 
 /// A call's place among its channel's unfinished calls, given up when the call returns
 /// or its future is dropped, so the watermark moves on.
-struct Unfinished<'c> {
-    channel: &'c Channel,
+struct Unfinished {
+    channel: Channel,
     seq: Option<u64>,
 }
 
-impl Drop for Unfinished<'_> {
+impl Drop for Unfinished {
     fn drop(&mut self) {
         if let Some(seq) = self.seq {
             self.channel.finish(seq);

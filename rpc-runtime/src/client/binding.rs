@@ -1,0 +1,140 @@
+//! Binding a client to a service by name, through a binder, and binding again when the
+//! server it used goes away.
+//!
+//! A [`Resolver`] (a binder) maps a name to the live exports of that name: address,
+//! transport, the exporting server's binding uid, and the interface fingerprint. A
+//! client made with [`Client::bound`](super::Client::bound) looks the name up on its first
+//! call and keeps the answer; calls go round the exports in turn, each request carrying
+//! the uid of the server it is sent to. When a server refuses the uid (it restarted: a new
+//! incarnation has a new uid) or cannot be reached, its export is forgotten and the name
+//! is looked up again.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use super::{Channel, ChannelConfig, Transport};
+use crate::error::{CallError, Outcome};
+use crate::spec::InterfaceSpec;
+
+/// One live export of a name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Where the server listens (`host:port`, or a path for Unix sockets).
+    pub address: String,
+    /// How to reach it.
+    pub transport: Transport,
+    /// The exporting server incarnation's binding uid.
+    pub binding: u64,
+    /// The fingerprint of the interface the server implements.
+    pub fingerprint: u64,
+}
+
+/// Something that maps a name to its live exports: a binder.
+pub trait Resolver: Send + Sync + 'static {
+    /// The live exports of `name`; empty when there are none.
+    fn resolve<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Endpoint>, String>> + Send + 'a>>;
+}
+
+/// A client's binding: the name, the exports last looked up, and their channels.
+pub(crate) struct Binding {
+    resolver: Arc<dyn Resolver>,
+    name: String,
+    interface: &'static InterfaceSpec,
+    config: ChannelConfig,
+    state: tokio::sync::Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    exports: Vec<(Endpoint, Channel)>,
+    next: usize,
+}
+
+impl std::fmt::Debug for Binding {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Binding")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Binding {
+    pub fn new(
+        resolver: Arc<dyn Resolver>,
+        name: String,
+        interface: &'static InterfaceSpec,
+        config: ChannelConfig,
+    ) -> Binding {
+        Binding {
+            resolver,
+            name,
+            interface,
+            config,
+            state: tokio::sync::Mutex::new(State::default()),
+        }
+    }
+
+    /// The next export to call, looking the name up if none is known.
+    pub async fn pick<E>(&self) -> Result<(Channel, u64), CallError<E>> {
+        let mut state = self.state.lock().await;
+        if state.exports.is_empty() {
+            let found = self
+                .resolver
+                .resolve(&self.name)
+                .await
+                .map_err(|e| CallError::Unbound(format!("looking up `{}`: {e}", self.name)))?;
+            let total = found.len();
+            let wrong: Vec<u64> = found
+                .iter()
+                .filter(|e| e.fingerprint != self.interface.fingerprint)
+                .map(|e| e.fingerprint)
+                .collect();
+            for endpoint in found
+                .into_iter()
+                .filter(|e| e.fingerprint == self.interface.fingerprint)
+            {
+                let config = ChannelConfig {
+                    transport: endpoint.transport,
+                    ..self.config.clone()
+                };
+                let channel = Channel::lazy(endpoint.address.clone(), config);
+                state.exports.push((endpoint, channel));
+            }
+            if state.exports.is_empty() {
+                return Err(CallError::Unbound(match wrong.first() {
+                    Some(theirs) => format!(
+                        "the {total} server(s) exporting `{}` implement another version of {} (fingerprint {theirs:#018x}; this client's is {:#018x}): regenerate from the same IDL",
+                        self.name, self.interface.name, self.interface.fingerprint
+                    ),
+                    None => format!("no server exports `{}`", self.name),
+                }));
+            }
+        }
+        let i = state.next % state.exports.len();
+        state.next = state.next.wrapping_add(1);
+        let (endpoint, channel) = &state.exports[i];
+        Ok((channel.clone(), endpoint.binding))
+    }
+
+    /// Forgets the export with `binding` (refused or unreachable); when none is left, the
+    /// next call looks the name up again.
+    pub async fn forget(&self, binding: u64) {
+        self.state
+            .lock()
+            .await
+            .exports
+            .retain(|(e, _)| e.binding != binding);
+    }
+}
+
+/// The error when a call that may have run on a server now gone cannot be sent again.
+pub(crate) fn lost_with_server<E>(name: &str) -> CallError<E> {
+    CallError::Connection {
+        message: format!("the server of `{name}` went away during the call; it may have run there"),
+        outcome: Outcome::Unknown,
+    }
+}
