@@ -476,7 +476,7 @@ impl Client {
                         bound.forget(binding).await;
                         target = None;
                         if maybe_ran && method.semantics == Semantics::AtMostOnce {
-                            return Err(binding::lost_with_server(&self.interface.name));
+                            return Err(binding::lost_with_server(self.interface.name));
                         }
                         e.to_string()
                     }
@@ -533,7 +533,7 @@ impl Client {
                                         target = None;
                                         if maybe_ran && method.semantics == Semantics::AtMostOnce {
                                             return Err(binding::lost_with_server(
-                                                &self.interface.name,
+                                                self.interface.name,
                                             ));
                                         }
                                         "the server restarted".to_string()
