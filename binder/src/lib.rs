@@ -1,0 +1,216 @@
+//! The binder: how clients find servers by name, and notice when a server restarted.
+//!
+//! A server *exports* its name, address and binding uid (new at every start) with a
+//! lease it keeps renewing; a client looks the name up once and keeps the answer. Every
+//! request carries the uid of the server it is meant for, so a restarted server (new uid)
+//! refuses requests meant for its predecessor, and the client looks the name up again
+//! ([`rpc_runtime::Client::bound`]). An export whose server died disappears when its lease
+//! runs out.
+//!
+//! Two backends behind one handle, [`Binder`]:
+//!
+//! - **embedded** ([`Binder::embedded`]): a table in this process — the default, nothing to
+//!   set up; servers and clients of one process find each other;
+//! - **daemon** ([`Binder::daemon`]): the `rpc-binder` program, shared by the processes
+//!   of one machine (`cargo run -p rpc-binder -- 127.0.0.1:7700`).
+//!
+//! The binder is itself an rpcgen service: [`proto`] is generated from
+//! `binder/idl/binder.idl` by this crate's build script.
+//!
+//! # Examples
+//!
+//! ```no_run
+//! # async fn example(server: rpc_runtime::ServerHandle) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use rpc_binder::Binder;
+//!
+//! let binder = Binder::embedded();
+//! // Server side: export, and keep the lease renewed while `exported` lives.
+//! let exported = binder.export("bank", &server, rpc_runtime::Transport::Tcp, 0x1234).await?;
+//! // Client side: a runtime client bound by name (wrap it in a generated client with
+//! // `BankClient::from_client`).
+//! let client = rpc_runtime::Client::bound(
+//!     Arc::new(binder.clone()),
+//!     "bank",
+//!     # &SPEC,
+//!     rpc_runtime::ChannelConfig::default(),
+//! );
+//! # drop((exported, client));
+//! # Ok(()) }
+//! # static SPEC: rpc_runtime::InterfaceSpec = rpc_runtime::InterfaceSpec { name: "bank.Bank", fingerprint: 0x1234, object: 1, methods: &[] };
+//! ```
+
+pub mod daemon;
+mod registry;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+pub use registry::Registry;
+use rpc_runtime::{CallError, Channel, Endpoint, Resolver, ServerHandle, Transport};
+
+/// The binder's stubs, generated from `idl/binder.idl`.
+pub mod proto {
+    rpc_runtime::include_idl!("binder");
+}
+
+/// How long an export lives without renewal; it is renewed every third of that.
+pub const DEFAULT_LEASE: Duration = Duration::from_secs(3);
+
+/// A binder: embedded in this process, or the `rpc-binder` daemon.
+#[derive(Debug, Clone)]
+pub enum Binder {
+    /// A table in this process.
+    Embedded(Arc<Registry>),
+    /// The `rpc-binder` daemon, through its generated client.
+    Daemon(proto::BinderClient),
+}
+
+impl Binder {
+    /// This process's binder (one table per process, shared by every caller).
+    pub fn embedded() -> Binder {
+        static TABLE: OnceLock<Arc<Registry>> = OnceLock::new();
+        Binder::Embedded(TABLE.get_or_init(|| Arc::new(Registry::new())).clone())
+    }
+
+    /// The daemon listening at `address`.
+    pub async fn daemon(address: impl Into<String>) -> Result<Binder, rpc_runtime::ConnectError> {
+        Ok(Binder::Daemon(proto::BinderClient::new(
+            Channel::connect(address).await?,
+        )))
+    }
+
+    /// Exports `server` under `name`, with the default lease, renewed in the background
+    /// until the returned [`Exported`] is dropped or withdrawn.
+    pub async fn export(
+        &self,
+        name: &str,
+        server: &ServerHandle,
+        transport: Transport,
+        fingerprint: u64,
+    ) -> Result<Exported, CallError<proto::BinderError>> {
+        self.export_at(
+            name,
+            &server.local_addr().to_string(),
+            server.uid(),
+            transport,
+            fingerprint,
+            DEFAULT_LEASE,
+        )
+        .await
+    }
+
+    /// Exports a server at `address` with binding `uid` under `name`, with `lease`.
+    pub async fn export_at(
+        &self,
+        name: &str,
+        address: &str,
+        uid: u64,
+        transport: Transport,
+        fingerprint: u64,
+        lease: Duration,
+    ) -> Result<Exported, CallError<proto::BinderError>> {
+        let export = proto::Export {
+            name: name.to_string(),
+            address: address.to_string(),
+            transport: match transport {
+                Transport::Tcp => 0,
+                Transport::Udp => 1,
+                Transport::Unix => 2,
+            },
+            uid,
+            fingerprint,
+            lease_ms: u32::try_from(lease.as_millis()).unwrap_or(u32::MAX),
+        };
+        let uid = match self {
+            Binder::Embedded(table) => table.export(export).map_err(CallError::Exception)?,
+            Binder::Daemon(client) => client.export(export).await?,
+        };
+        let binder = self.clone();
+        let renewal = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(lease / 3).await;
+                let renewed = match &binder {
+                    Binder::Embedded(table) => table.renew(uid).map_err(CallError::Exception),
+                    Binder::Daemon(client) => client.renew(uid).await,
+                };
+                if let Err(e) = renewed {
+                    // The next renewal may get through; the lease covers two misses.
+                    tracing::warn!("renewing export {uid:#x}: {e}");
+                }
+            }
+        });
+        Ok(Exported {
+            binder: self.clone(),
+            uid,
+            renewal,
+        })
+    }
+
+    /// The live exports of `name`.
+    pub async fn lookup(&self, name: &str) -> Result<Vec<proto::Export>, CallError> {
+        match self {
+            Binder::Embedded(table) => Ok(table.lookup(name)),
+            Binder::Daemon(client) => client.lookup(name.to_string()).await,
+        }
+    }
+}
+
+impl Resolver for Binder {
+    fn resolve<'a>(
+        &'a self,
+        name: &'a str,
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Endpoint>, String>> + Send + 'a>> {
+        Box::pin(async move {
+            let exports = self.lookup(name).await.map_err(|e| e.to_string())?;
+            Ok(exports
+                .into_iter()
+                .map(|e| Endpoint {
+                    address: e.address,
+                    transport: match e.transport {
+                        1 => Transport::Udp,
+                        2 => Transport::Unix,
+                        _ => Transport::Tcp,
+                    },
+                    binding: e.uid,
+                    fingerprint: e.fingerprint,
+                })
+                .collect())
+        })
+    }
+}
+
+/// A live export: its lease is renewed until this is dropped (then it runs out) or
+/// [`Exported::withdraw`]n.
+#[derive(Debug)]
+pub struct Exported {
+    binder: Binder,
+    uid: u64,
+    renewal: tokio::task::JoinHandle<()>,
+}
+
+impl Exported {
+    /// The export's binding uid.
+    pub fn uid(&self) -> u64 {
+        self.uid
+    }
+
+    /// Withdraws the export now (rather than letting its lease run out).
+    pub async fn withdraw(self) {
+        self.renewal.abort();
+        match &self.binder {
+            Binder::Embedded(table) => table.unexport(self.uid),
+            Binder::Daemon(client) => {
+                let _ = client.unexport(self.uid).await;
+            }
+        }
+    }
+}
+
+impl Drop for Exported {
+    fn drop(&mut self) {
+        self.renewal.abort();
+    }
+}

@@ -1,0 +1,157 @@
+//! Binding by name: servers export to a binder, clients look names up, spread calls,
+//! fail over when a server dies and rebind when one restarts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rpc_binder::{Binder, Registry};
+use rpc_runtime::{
+    CallError, ChannelConfig, Client, RetryPolicy, Server, ServerConfig, ServerHandle, Transport,
+};
+use tests::ledger::Counts;
+use tests::ledger_idl::{LedgerClient, LedgerServer, ledger_interface};
+
+/// A binder of its own for each test (the process-wide one would mix tests up).
+fn binder() -> Binder {
+    Binder::Embedded(Arc::new(Registry::new()))
+}
+
+async fn serve_ledger(counts: &Arc<Counts>, address: &str, transport: Transport) -> ServerHandle {
+    let server =
+        Server::with_config(ServerConfig::default()).add_service(LedgerServer::new(counts.clone()));
+    match transport {
+        Transport::Udp => server.bind_udp(address).await.unwrap(),
+        _ => server.bind(address).await.unwrap(),
+    }
+}
+
+fn client(binder: &Binder, transport: Transport) -> LedgerClient {
+    let config = ChannelConfig {
+        transport,
+        retry: RetryPolicy {
+            first_wait: Duration::from_millis(30),
+            max_attempts: 20,
+            ..RetryPolicy::default()
+        },
+        timeout: Duration::from_secs(10),
+        ..ChannelConfig::default()
+    };
+    LedgerClient::from_client(Client::bound(
+        Arc::new(binder.clone()),
+        "ledger",
+        &ledger_interface::SPEC,
+        config,
+    ))
+}
+
+#[tokio::test]
+async fn calls_spread_over_exports_and_fail_over_when_one_dies() {
+    let binder = binder();
+    let (a_counts, b_counts) = (Arc::new(Counts::default()), Arc::new(Counts::default()));
+    let a = serve_ledger(&a_counts, "127.0.0.1:0", Transport::Tcp).await;
+    let b = serve_ledger(&b_counts, "127.0.0.1:0", Transport::Tcp).await;
+    let _a_export = binder
+        .export("ledger", &a, Transport::Tcp, ledger_interface::FINGERPRINT)
+        .await
+        .unwrap();
+    let _b_export = binder
+        .export("ledger", &b, Transport::Tcp, ledger_interface::FINGERPRINT)
+        .await
+        .unwrap();
+    let ledger = client(&binder, Transport::Tcp);
+    for token in 1..=100 {
+        assert_eq!(ledger.record(token).await.unwrap(), 1);
+    }
+    let (on_a, on_b) = (a_counts.all().len(), b_counts.all().len());
+    assert_eq!(on_a + on_b, 100);
+    assert!(
+        on_a >= 40 && on_b >= 40,
+        "calls spread: {on_a} on a, {on_b} on b"
+    );
+
+    // `a` dies without withdrawing its export: calls go to `b`.
+    a.shutdown().await;
+    for token in 101..=200 {
+        assert_eq!(ledger.record(token).await.unwrap(), 1, "call {token}");
+    }
+    for token in 1..=200 {
+        assert_eq!(
+            a_counts.runs(token) + b_counts.runs(token),
+            1,
+            "call {token} ran once"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_server_restarted_on_its_port_is_refused_by_uid_and_rebound() {
+    let binder = binder();
+    let counts = Arc::new(Counts::default());
+    let first = serve_ledger(&counts, "127.0.0.1:0", Transport::Udp).await;
+    let address = first.local_addr().to_string();
+    let first_export = binder
+        .export(
+            "ledger",
+            &first,
+            Transport::Udp,
+            ledger_interface::FINGERPRINT,
+        )
+        .await
+        .unwrap();
+    let ledger = client(&binder, Transport::Udp);
+    assert_eq!(ledger.record(1).await.unwrap(), 1);
+
+    // Restart on the same port: a new incarnation with a new uid.
+    first.shutdown().await;
+    drop(first_export); // its lease is left to run out, as after a crash
+    let second = serve_ledger(&counts, &address, Transport::Udp).await;
+    assert_ne!(second.uid(), 0);
+    let _second_export = binder
+        .export(
+            "ledger",
+            &second,
+            Transport::Udp,
+            ledger_interface::FINGERPRINT,
+        )
+        .await
+        .unwrap();
+
+    // The client's first request carries the old uid: refused, so certainly not run;
+    // the client looks the name up again and the call goes through, once.
+    assert_eq!(ledger.record(2).await.unwrap(), 1);
+    assert_eq!(counts.runs(2), 1);
+    assert_eq!(ledger.touch(3).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_fingerprint_mismatch_at_lookup_names_both_versions() {
+    let binder = binder();
+    let counts = Arc::new(Counts::default());
+    let server = serve_ledger(&counts, "127.0.0.1:0", Transport::Tcp).await;
+    let _export = binder
+        .export("ledger", &server, Transport::Tcp, 0xdead_beef)
+        .await
+        .unwrap();
+    let err = client(&binder, Transport::Tcp).record(1).await.unwrap_err();
+    let text = err.to_string();
+    assert!(matches!(err, CallError::Unbound(_)), "{err:?}");
+    assert!(
+        text.contains("0x00000000deadbeef")
+            && text.contains(&format!("{:#018x}", ledger_interface::FINGERPRINT)),
+        "{text}"
+    );
+    let err = client(&binder_with_nothing(), Transport::Tcp)
+        .record(1)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("no server exports `ledger`"),
+        "{err}"
+    );
+    assert_eq!(counts.all().len(), 0);
+}
+
+/// A binder where nothing is exported.
+fn binder_with_nothing() -> Binder {
+    binder()
+}
