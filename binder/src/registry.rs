@@ -30,10 +30,10 @@ impl Registry {
     pub fn export(&self, export: Export) -> Result<u64, BinderError> {
         let mut table = self.table();
         let uid = export.uid;
-        if let Some((existing, _)) = table.get(&uid) {
-            if existing.name != export.name || existing.address != export.address {
-                return Err(BinderError::Conflict { uid });
-            }
+        if let Some((existing, _)) = table.get(&uid)
+            && (existing.name != export.name || existing.address != export.address)
+        {
+            return Err(BinderError::Conflict { uid });
         }
         let expires = Instant::now() + Duration::from_millis(u64::from(export.lease_ms));
         table.insert(uid, (export, expires));
