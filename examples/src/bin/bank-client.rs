@@ -2,17 +2,45 @@
 //!
 //! ```text
 //! cargo run -p examples --bin bank-client -- 127.0.0.1:7878
+//! cargo run -p examples --bin bank-client -- --binder 127.0.0.1:7700
 //! ```
+//!
+//! With `--binder`, finds the bank by name through the binder daemon (and finds it again
+//! if it restarts).
 
-use examples::bank::BankClient;
-use rpc_runtime::Channel;
+use std::sync::Arc;
+
+use examples::bank::{BankClient, bank_interface};
+use rpc_runtime::{Channel, ChannelConfig, Client};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let address = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:7878".into());
-    let bank = BankClient::new(Channel::connect(address.clone()).await?);
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (bank, address) = match args.as_slice() {
+        [flag, binder] if flag == "--binder" => {
+            let resolver = Arc::new(rpc_binder::Binder::daemon(binder.clone()).await?);
+            let client = Client::bound(
+                resolver,
+                "bank",
+                &bank_interface::SPEC,
+                ChannelConfig::default(),
+            );
+            (
+                BankClient::from_client(client),
+                format!("`bank` via the binder at {binder}"),
+            )
+        }
+        _ => {
+            let address = args
+                .first()
+                .cloned()
+                .unwrap_or_else(|| "127.0.0.1:7878".into());
+            (
+                BankClient::new(Channel::connect(address.clone()).await?),
+                address,
+            )
+        }
+    };
     let account = bank.open("carol".into()).await?;
     println!("opened {account:?} at {address}");
     let balance = bank.deposit(account.id, 42).await?;
