@@ -12,7 +12,9 @@
 //! - **embedded** ([`Binder::embedded`]): a table in this process — the default, nothing to
 //!   set up; servers and clients of one process find each other;
 //! - **daemon** ([`Binder::daemon`]): the `rpc-binder` program, shared by the processes
-//!   of one machine (`cargo run -p rpc-binder -- 127.0.0.1:7700`).
+//!   of one machine (`cargo run -p rpc-binder -- 127.0.0.1:7700`);
+//! - **etcd** (`Binder::etcd`, feature `etcd`): an etcd cluster, for servers spread over
+//!   machines; exports are keys attached to etcd leases kept alive by the exporter.
 //!
 //! The binder is itself an rpcgen service: [`proto`] is generated from
 //! `binder/idl/binder.idl` by this crate's build script.
@@ -41,6 +43,8 @@
 //! ```
 
 pub mod daemon;
+#[cfg(feature = "etcd")]
+pub mod etcd;
 mod registry;
 
 use std::future::Future;
@@ -66,6 +70,9 @@ pub enum Binder {
     Embedded(Arc<Registry>),
     /// The `rpc-binder` daemon, through its generated client.
     Daemon(proto::BinderClient),
+    /// An etcd cluster (feature `etcd`).
+    #[cfg(feature = "etcd")]
+    Etcd(Box<etcd::EtcdBinder>),
 }
 
 impl Binder {
@@ -79,6 +86,14 @@ impl Binder {
     pub async fn daemon(address: impl Into<String>) -> Result<Binder, rpc_runtime::ConnectError> {
         Ok(Binder::Daemon(proto::BinderClient::new(
             Channel::connect(address).await?,
+        )))
+    }
+
+    /// The etcd cluster at `endpoints` (feature `etcd`).
+    #[cfg(feature = "etcd")]
+    pub async fn etcd(endpoints: &[&str]) -> Result<Binder, String> {
+        Ok(Binder::Etcd(Box::new(
+            etcd::EtcdBinder::connect(endpoints).await?,
         )))
     }
 
@@ -124,9 +139,26 @@ impl Binder {
             fingerprint,
             lease_ms: u32::try_from(lease.as_millis()).unwrap_or(u32::MAX),
         };
+        let name = export.name.clone();
+        #[cfg(feature = "etcd")]
+        if let Binder::Etcd(etcd) = self {
+            let uid = export.uid;
+            let lease_id = etcd.export(&export).await.map_err(CallError::Unbound)?;
+            let keeper = etcd.as_ref().clone();
+            let renewal = tokio::spawn(async move { keeper.keep_alive(lease_id, lease / 3).await });
+            return Ok(Exported {
+                binder: self.clone(),
+                name,
+                uid,
+                lease_id,
+                renewal,
+            });
+        }
         let uid = match self {
             Binder::Embedded(table) => table.export(export).map_err(CallError::Exception)?,
             Binder::Daemon(client) => client.export(export).await?,
+            #[cfg(feature = "etcd")]
+            Binder::Etcd(_) => unreachable!("handled above"),
         };
         let binder = self.clone();
         let renewal = tokio::spawn(async move {
@@ -135,6 +167,8 @@ impl Binder {
                 let renewed = match &binder {
                     Binder::Embedded(table) => table.renew(uid).map_err(CallError::Exception),
                     Binder::Daemon(client) => client.renew(uid).await,
+                    #[cfg(feature = "etcd")]
+                    Binder::Etcd(_) => Ok(()),
                 };
                 if let Err(e) = renewed {
                     // The next renewal may get through; the lease covers two misses.
@@ -144,7 +178,9 @@ impl Binder {
         });
         Ok(Exported {
             binder: self.clone(),
+            name,
             uid,
+            lease_id: 0,
             renewal,
         })
     }
@@ -154,6 +190,8 @@ impl Binder {
         match self {
             Binder::Embedded(table) => Ok(table.lookup(name)),
             Binder::Daemon(client) => client.lookup(name.to_string()).await,
+            #[cfg(feature = "etcd")]
+            Binder::Etcd(etcd) => etcd.lookup(name).await.map_err(CallError::Unbound),
         }
     }
 }
@@ -187,7 +225,10 @@ impl Resolver for Binder {
 #[derive(Debug)]
 pub struct Exported {
     binder: Binder,
+    name: String,
     uid: u64,
+    /// The etcd lease, for the etcd backend.
+    lease_id: i64,
     renewal: tokio::task::JoinHandle<()>,
 }
 
@@ -205,7 +246,10 @@ impl Exported {
             Binder::Daemon(client) => {
                 let _ = client.unexport(self.uid).await;
             }
+            #[cfg(feature = "etcd")]
+            Binder::Etcd(etcd) => etcd.unexport(&self.name, self.uid, self.lease_id).await,
         }
+        let _ = (&self.name, self.lease_id);
     }
 }
 

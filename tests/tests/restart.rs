@@ -50,18 +50,33 @@ fn tokens(log: &std::path::Path) -> Vec<u64> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_killed_and_restarted_server_process_is_rebound_and_no_call_runs_twice() {
-    let dir = std::env::temp_dir().join(format!("rpcgen-restart-{}", std::process::id()));
+async fn with_the_daemon_a_killed_and_restarted_server_is_rebound_and_no_call_runs_twice() {
+    let (_daemon, address) = start(env!("CARGO_BIN_EXE_binder-daemon"), &["127.0.0.1:0"]);
+    let binder = Binder::daemon(address.clone()).await.unwrap();
+    restart_scenario("daemon", &address, binder).await;
+}
+
+#[cfg(feature = "etcd")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_etcd_a_killed_and_restarted_server_is_rebound_and_no_call_runs_twice() {
+    let endpoint = std::env::var("RPCGEN_ETCD")
+        .expect("RPCGEN_ETCD names the etcd to test against (.ci/run starts one)");
+    let binder = Binder::etcd(&[endpoint.as_str()]).await.unwrap();
+    restart_scenario("etcd", &format!("etcd://{endpoint}"), binder).await;
+}
+
+/// Starts a server exporting to `server_binder`, calls it through `binder` from eight
+/// callers, kills it with calls in flight, starts another on another port, and checks
+/// that the client rebinds and no call ran twice.
+async fn restart_scenario(kind: &str, server_binder: &str, binder: Binder) {
+    let dir = std::env::temp_dir().join(format!("rpcgen-restart-{kind}-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let (first_log, second_log) = (dir.join("first.log"), dir.join("second.log"));
     let _ = std::fs::remove_file(&first_log);
     let _ = std::fs::remove_file(&second_log);
 
-    let (_daemon, binder_address) = start(env!("CARGO_BIN_EXE_binder-daemon"), &["127.0.0.1:0"]);
     let server = env!("CARGO_BIN_EXE_ledger-server");
-    let (first, _) = start(server, &[&binder_address, first_log.to_str().unwrap()]);
-
-    let binder = Binder::daemon(binder_address.clone()).await.unwrap();
+    let (first, _) = start(server, &[server_binder, first_log.to_str().unwrap()]);
     let config = ChannelConfig {
         retry: RetryPolicy {
             first_wait: Duration::from_millis(20),
@@ -101,7 +116,7 @@ async fn a_killed_and_restarted_server_process_is_rebound_and_no_call_runs_twice
         .collect();
     tokio::time::sleep(Duration::from_millis(500)).await;
     drop(first); // killed, with calls in flight
-    let second = start(server, &[&binder_address, second_log.to_str().unwrap()]).0;
+    let second = start(server, &[server_binder, second_log.to_str().unwrap()]).0;
     tokio::time::sleep(Duration::from_millis(2500)).await;
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     let mut results: Vec<(u64, Instant, bool)> = Vec::new();
@@ -129,7 +144,7 @@ async fn a_killed_and_restarted_server_process_is_rebound_and_no_call_runs_twice
         _ => Duration::ZERO,
     };
     eprintln!(
-        "restart: {} calls, {} failed, errors seen for {window:?}; first server ran {}, second ran {}",
+        "restart with the {kind}: {} calls, {} failed, errors seen for {window:?}; first server ran {}, second ran {}",
         results.len(),
         failed.len(),
         ran_first.len(),

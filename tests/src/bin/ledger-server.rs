@@ -2,8 +2,10 @@
 //! appends the token of every call it runs to a log file.
 //!
 //! ```text
-//! ledger-server BINDER_ADDRESS LOG_FILE
+//! ledger-server BINDER LOG_FILE
 //! ```
+//!
+//! BINDER is the daemon's `host:port`, or `etcd://host:port` (with the `etcd` feature).
 //!
 //! Prints `listening on ADDRESS` once exported, and serves until killed.
 
@@ -61,7 +63,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .add_service(LedgerServer::new(service))
         .bind("127.0.0.1:0")
         .await?;
-    let binder = rpc_binder::Binder::daemon(binder).await?;
+    let binder = match binder.strip_prefix("etcd://") {
+        #[cfg(feature = "etcd")]
+        Some(endpoint) => rpc_binder::Binder::etcd(&[endpoint]).await?,
+        #[cfg(not(feature = "etcd"))]
+        Some(_) => return Err("built without the etcd feature".into()),
+        None => rpc_binder::Binder::daemon(binder).await?,
+    };
     let _export = binder
         .export_at(
             "ledger",
