@@ -97,6 +97,20 @@ impl Binder {
         )))
     }
 
+    /// The binder a command line names: `etcd://host:port` for etcd (with the `etcd`
+    /// feature), otherwise the daemon at `host:port`.
+    pub async fn from_spec(spec: &str) -> Result<Binder, String> {
+        match spec.strip_prefix("etcd://") {
+            #[cfg(feature = "etcd")]
+            Some(endpoint) => Binder::etcd(&[endpoint]).await,
+            #[cfg(not(feature = "etcd"))]
+            Some(_) => Err(format!(
+                "{spec}: this program was built without the `etcd` feature"
+            )),
+            None => Binder::daemon(spec).await.map_err(|e| e.to_string()),
+        }
+    }
+
     /// Exports `server` under `name`, with the default lease, renewed in the background
     /// until the returned [`Exported`] is dropped or withdrawn.
     pub async fn export(

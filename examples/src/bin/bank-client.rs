@@ -5,8 +5,9 @@
 //! cargo run -p examples --bin bank-client -- --binder 127.0.0.1:7700
 //! ```
 //!
-//! With `--binder`, finds the bank by name through the binder daemon (and finds it again
-//! if it restarts).
+//! With `--binder`, finds the bank by name through the binder daemon (or etcd:
+//! `--binder etcd://host:port`, built with `--features etcd`), and finds it again if it
+//! restarts.
 
 use std::sync::Arc;
 
@@ -18,7 +19,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (bank, address) = match args.as_slice() {
         [flag, binder] if flag == "--binder" => {
-            let resolver = Arc::new(rpc_binder::Binder::daemon(binder.clone()).await?);
+            let resolver = Arc::new(rpc_binder::Binder::from_spec(binder).await?);
             let client = Client::bound(
                 resolver,
                 "bank",

@@ -5,8 +5,9 @@
 //! cargo run -p examples --bin bank-server -- 127.0.0.1:0 --binder 127.0.0.1:7700
 //! ```
 //!
-//! With `--binder`, exports itself as `bank` to the binder daemon at that address and
-//! keeps the export's lease renewed. Serves until Ctrl-C, then shuts down gracefully
+//! With `--binder`, exports itself as `bank` to the binder daemon at that address (or to
+//! etcd, as `--binder etcd://host:port`, built with `--features etcd`) and keeps the
+//! export's lease renewed. Serves until Ctrl-C, then shuts down gracefully
 //! (running calls finish).
 
 use examples::accounts::Accounts;
@@ -34,7 +35,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|i| args.get(i + 1))
     {
         Some(binder) => {
-            let binder = rpc_binder::Binder::daemon(binder.clone()).await?;
+            let binder = rpc_binder::Binder::from_spec(binder).await?;
             let export = binder
                 .export("bank", &server, Transport::Tcp, bank_interface::FINGERPRINT)
                 .await?;

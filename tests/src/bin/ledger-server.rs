@@ -63,13 +63,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .add_service(LedgerServer::new(service))
         .bind("127.0.0.1:0")
         .await?;
-    let binder = match binder.strip_prefix("etcd://") {
-        #[cfg(feature = "etcd")]
-        Some(endpoint) => rpc_binder::Binder::etcd(&[endpoint]).await?,
-        #[cfg(not(feature = "etcd"))]
-        Some(_) => return Err("built without the etcd feature".into()),
-        None => rpc_binder::Binder::daemon(binder).await?,
-    };
+    let binder = rpc_binder::Binder::from_spec(&binder).await?;
     let _export = binder
         .export_at(
             "ledger",
