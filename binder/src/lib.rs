@@ -154,25 +154,25 @@ impl Binder {
             lease_ms: u32::try_from(lease.as_millis()).unwrap_or(u32::MAX),
         };
         let name = export.name.clone();
-        #[cfg(feature = "etcd")]
-        if let Binder::Etcd(etcd) = self {
-            let uid = export.uid;
-            let lease_id = etcd.export(&export).await.map_err(CallError::Unbound)?;
-            let keeper = etcd.as_ref().clone();
-            let renewal = tokio::spawn(async move { keeper.keep_alive(lease_id, lease / 3).await });
-            return Ok(Exported {
-                binder: self.clone(),
-                name,
-                uid,
-                lease_id,
-                renewal,
-            });
-        }
         let uid = match self {
             Binder::Embedded(table) => table.export(export).map_err(CallError::Exception)?,
             Binder::Daemon(client) => client.export(export).await?,
+            // etcd keeps leases alive itself: a keep-alive stream instead of renewals.
             #[cfg(feature = "etcd")]
-            Binder::Etcd(_) => unreachable!("handled above"),
+            Binder::Etcd(etcd) => {
+                let uid = export.uid;
+                let lease_id = etcd.export(&export).await.map_err(CallError::Unbound)?;
+                let keeper = etcd.as_ref().clone();
+                let renewal =
+                    tokio::spawn(async move { keeper.keep_alive(lease_id, lease / 3).await });
+                return Ok(Exported {
+                    binder: self.clone(),
+                    name,
+                    uid,
+                    lease_id,
+                    renewal,
+                });
+            }
         };
         let binder = self.clone();
         let renewal = tokio::spawn(async move {
