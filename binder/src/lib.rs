@@ -239,9 +239,12 @@ impl Resolver for Binder {
 #[derive(Debug)]
 pub struct Exported {
     binder: Binder,
+    /// The name, for the etcd backend's key.
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
     name: String,
     uid: u64,
     /// The etcd lease, for the etcd backend.
+    #[cfg_attr(not(feature = "etcd"), allow(dead_code))]
     lease_id: i64,
     renewal: tokio::task::JoinHandle<()>,
 }
@@ -263,7 +266,6 @@ impl Exported {
             #[cfg(feature = "etcd")]
             Binder::Etcd(etcd) => etcd.unexport(&self.name, self.uid, self.lease_id).await,
         }
-        let _ = (&self.name, self.lease_id);
     }
 }
 
