@@ -163,17 +163,7 @@ impl Channel {
         address: impl Into<String>,
         config: ChannelConfig,
     ) -> Result<Channel, ConnectError> {
-        let channel = Channel {
-            inner: Arc::new(ChannelInner {
-                address: address.into(),
-                client: random_u64(),
-                next_seq: AtomicU64::new(1),
-                unfinished: Mutex::new(std::collections::BTreeSet::new()),
-                config,
-                connection: Mutex::new(None),
-                connecting: tokio::sync::Mutex::new(()),
-            }),
-        };
+        let channel = Channel::lazy(address, config);
         channel.connection().await?;
         Ok(channel)
     }
