@@ -155,8 +155,10 @@ impl Binder {
         };
         let name = export.name.clone();
         let uid = match self {
-            Binder::Embedded(table) => table.export(export).map_err(CallError::Exception)?,
-            Binder::Daemon(client) => client.export(export).await?,
+            Binder::Embedded(table) => {
+                table.export(export.clone()).map_err(CallError::Exception)?
+            }
+            Binder::Daemon(client) => client.export(export.clone()).await?,
             // etcd keeps leases alive itself: a keep-alive stream instead of renewals.
             #[cfg(feature = "etcd")]
             Binder::Etcd(etcd) => {
@@ -184,9 +186,28 @@ impl Binder {
                     #[cfg(feature = "etcd")]
                     Binder::Etcd(_) => Ok(()),
                 };
-                if let Err(e) = renewed {
+                match renewed {
+                    Ok(()) => {}
+                    // The binder forgot the export (the daemon restarted, or the lease ran
+                    // out while it was unreachable): export it again.
+                    Err(CallError::Exception(proto::BinderError::UnknownExport { .. })) => {
+                        let again = match &binder {
+                            Binder::Embedded(table) => table
+                                .export(export.clone())
+                                .map(|_| ())
+                                .map_err(CallError::Exception),
+                            Binder::Daemon(client) => {
+                                client.export(export.clone()).await.map(|_| ())
+                            }
+                            #[cfg(feature = "etcd")]
+                            Binder::Etcd(_) => Ok(()),
+                        };
+                        if let Err(e) = again {
+                            tracing::warn!("exporting {uid:#x} again: {e}");
+                        }
+                    }
                     // The next renewal may get through; the lease covers two misses.
-                    tracing::warn!("renewing export {uid:#x}: {e}");
+                    Err(e) => tracing::warn!("renewing export {uid:#x}: {e}"),
                 }
             }
         });

@@ -194,3 +194,28 @@ async fn an_export_whose_lease_is_not_renewed_disappears() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(binder.lookup("gone").await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_export_the_binder_forgot_is_exported_again_at_the_next_renewal() {
+    let table = Arc::new(Registry::new());
+    let binder = Binder::Embedded(table.clone());
+    let _exported = binder
+        .export_at(
+            "again",
+            "127.0.0.1:1",
+            77,
+            Transport::Tcp,
+            7,
+            Duration::from_millis(150),
+        )
+        .await
+        .unwrap();
+    table.unexport(77); // as if the binder daemon had restarted with an empty table
+    assert!(binder.lookup("again").await.unwrap().is_empty());
+    tokio::time::sleep(Duration::from_millis(120)).await;
+    assert_eq!(
+        binder.lookup("again").await.unwrap().len(),
+        1,
+        "exported again"
+    );
+}
