@@ -6,11 +6,16 @@
 //!
 //! - [`wire`]: the message format (a header with the invocation id and target, then a
 //!   postcard payload) and stream framing; `docs/PROTOCOL.md` specifies it byte by byte;
-//! - [`Channel`] and [`Client`]: one TCP connection carrying many concurrent calls,
-//!   replies matched by invocation id, a timeout per call;
-//! - [`Server`]: concurrent or sequential dispatch to [`Service`]s, graceful shutdown,
-//!   panics turned into error replies;
-//! - [`CallError`]: every way a call can fail, with whether it ran ([`Outcome`]).
+//! - [`Channel`] and [`Client`]: one connection (TCP, UDP or a Unix socket) carrying many
+//!   concurrent calls, replies matched by invocation id; retransmission by each method's
+//!   call semantics ([`RetryPolicy`], `docs/SEMANTICS.md`); clients bound by name through
+//!   a binder ([`Client::bound`], [`Resolver`]) that rebind when a server restarts;
+//! - [`Server`]: concurrent or sequential dispatch to [`Service`]s, a reply history that
+//!   keeps at-most-once promises under duplication ([`HistoryConfig`], [`ServerStats`]),
+//!   graceful shutdown, panics turned into error replies;
+//! - [`CallError`]: every way a call can fail, with whether it ran ([`Outcome`]);
+//! - `chaos` (feature `chaos`): proxies that lose, duplicate, delay and reorder datagrams
+//!   or cut connections, seeded, for tests.
 //!
 //! # Examples
 //!
