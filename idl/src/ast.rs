@@ -1,7 +1,7 @@
 //! What one IDL file says, before any name is resolved.
 //!
 //! The AST mirrors the grammar: every name keeps its [`Span`] so the checker can point at
-//! it. Nothing here has been validated; see [`crate::check`] for that.
+//! it. Nothing here has been validated; see the `check` module for that.
 
 use crate::source::{FileId, Span};
 

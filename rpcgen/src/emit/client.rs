@@ -18,9 +18,9 @@ pub fn client(interface: &Interface, names: &Names) -> TokenStream {
     let service = &names.service;
     let client = format_ident!("{}Client", service.to_string().trim_start_matches("r#"));
     let facts = &names.facts;
-    let doc = format!(
-        " Calls a remote [`{service}`]. Cheap to clone: clones share the channel's connection."
-    );
+    let link = names.doc_link();
+    let doc =
+        format!(" Calls a remote {link}. Cheap to clone: clones share the channel's connection.");
     let methods = interface.methods.iter().map(|m| method(m, names));
     let allow = allow();
     quote! {

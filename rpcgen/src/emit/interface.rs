@@ -36,6 +36,16 @@ impl Names {
         }
     }
 
+    /// How docs refer to the trait: an intra-doc link, or plain code for a raw identifier
+    /// (rustdoc cannot link `r#trait`).
+    pub fn doc_link(&self) -> String {
+        let name = self.service.to_string();
+        match name.strip_prefix("r#") {
+            Some(bare) => format!("`{bare}`"),
+            None => format!("[`{name}`]"),
+        }
+    }
+
     /// The constant of a method's spec: `BALANCE`.
     pub fn method_const(&self, method: &Method) -> Ident {
         made(&upper_snake_case(&method.name))
@@ -94,9 +104,8 @@ pub fn facts(interface: &Interface, names: &Names) -> TokenStream {
         }
     });
     let all = interface.methods.iter().map(|m| names.method_const(m));
-    let service = &names.service;
-    let doc =
-        format!(" Wire facts of [`{service}`]: its name, fingerprint, object id and methods.");
+    let link = names.doc_link();
+    let doc = format!(" Wire facts of {link}: its name, fingerprint, object id and methods.");
     let name_doc = format!(" The interface's full name, `{full_name}`.");
     quote! {
         #[doc = #doc]

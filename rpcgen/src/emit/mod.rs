@@ -2,9 +2,9 @@
 //!
 //! Both front ends end here — an IDL file through [`crate::generate`], a `#[remote]`
 //! trait through the attribute macro — so both produce the same code for the same
-//! interface. One function per emitted piece, in the modules below: [`types`] (structs,
-//! enums, exceptions), [`interface`] (facts module, service trait, wire structs),
-//! [`client`] and [`server`].
+//! interface. One function per emitted piece, in the modules below: `types` (structs,
+//! enums, exceptions), `interface` (facts module, service trait, wire structs),
+//! `client` and `server`.
 
 mod client;
 mod interface;

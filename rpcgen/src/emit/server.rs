@@ -15,9 +15,9 @@ pub fn server(interface: &Interface, names: &Names) -> TokenStream {
     let service = &names.service;
     let server = format_ident!("{}Server", service.to_string().trim_start_matches("r#"));
     let facts = &names.facts;
-    let doc = format!(
-        " Serves an implementation of [`{service}`]: register it with an `rpc_runtime::Server`."
-    );
+    let link = names.doc_link();
+    let doc =
+        format!(" Serves an implementation of {link}: register it with an `rpc_runtime::Server`.");
     let arms = interface.methods.iter().map(|m| arm(m, names));
     let allow = allow();
     quote! {
