@@ -215,25 +215,26 @@ fn an_interface_may_have_no_methods() {
     assert_eq!(empty.docs, ["An interface may have no methods (yet)."]);
 }
 
+/// Each parameter's name and mode, in order.
+fn modes(method: &idl::Method) -> Vec<(&str, Mode)> {
+    method
+        .params
+        .iter()
+        .map(|p| (p.name.as_str(), p.mode))
+        .collect()
+}
+
 #[test]
 fn keywords_are_ordinary_names() {
     let model = load("keywords.idl");
     let gen_method = method(&model, "dyn", "gen");
-    let params: Vec<(&str, Mode)> = gen_method
-        .params
-        .iter()
-        .map(|p| (p.name.as_str(), p.mode))
-        .collect();
+    let params = modes(gen_method);
     assert_eq!(
         params,
         [("in", Mode::In), ("out", Mode::Out), ("inout", Mode::InOut)]
     );
     let in_method = method(&model, "dyn", "in");
-    let params: Vec<(&str, Mode)> = in_method
-        .params
-        .iter()
-        .map(|p| (p.name.as_str(), p.mode))
-        .collect();
+    let params = modes(in_method);
     assert_eq!(
         params,
         [("in", Mode::Out), ("out", Mode::InOut), ("inout", Mode::In)]

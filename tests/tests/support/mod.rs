@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use rpc_runtime::{Channel, ChannelConfig, Server, ServerConfig, ServerHandle};
+use rpc_runtime::{Channel, ChannelConfig, Server, ServerConfig, ServerHandle, Transport};
 use tests::echo::EchoService;
 use tests::types::{EchoClient, EchoServer};
 
@@ -35,25 +35,27 @@ impl Running {
     }
 }
 
+/// An echo server on a loopback TCP port.
 pub async fn start(config: ServerConfig) -> Running {
-    let service = Arc::new(EchoService::new());
-    let server = Server::with_config(config)
-        .add_service(EchoServer::from_arc(service.clone()))
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    Running { server, service }
+    start_on(config, Transport::Tcp).await
 }
 
 /// An echo server on a loopback UDP socket.
 pub async fn start_udp(config: ServerConfig) -> Running {
+    start_on(config, Transport::Udp).await
+}
+
+async fn start_on(config: ServerConfig, transport: Transport) -> Running {
     let service = Arc::new(EchoService::new());
-    let server = Server::with_config(config)
-        .add_service(EchoServer::from_arc(service.clone()))
-        .bind_udp("127.0.0.1:0")
-        .await
-        .expect("bind a loopback UDP port");
-    Running { server, service }
+    let server = Server::with_config(config).add_service(EchoServer::from_arc(service.clone()));
+    let server = match transport {
+        Transport::Udp => server.bind_udp("127.0.0.1:0").await,
+        _ => server.bind("127.0.0.1:0").await,
+    };
+    Running {
+        server: server.expect("bind a loopback port"),
+        service,
+    }
 }
 
 pub async fn echo() -> Running {
