@@ -82,6 +82,18 @@ pub enum CallError<E = Infallible> {
         /// The method called.
         method: &'static str,
     },
+    /// The server no longer knows the channel's session (it restarted, or forgot the
+    /// session to stay within its memory bounds) and an earlier attempt of this
+    /// at-most-once call went out in it: the call may or may not have run. It did not
+    /// run twice. The channel has opened a new session for later calls.
+    #[error(
+        "the server forgot this client's session (it restarted, or ran short of memory): \
+         `{method}` may or may not have run"
+    )]
+    SessionLost {
+        /// The method called.
+        method: &'static str,
+    },
     /// No server could be bound for a name: none exports it, the binder failed, or the
     /// exports implement another version of the interface. Nothing was sent.
     #[error("cannot bind: {0}")]
@@ -100,7 +112,7 @@ impl<E> CallError<E> {
             | CallError::ReplyLost { .. } => Outcome::Executed,
             CallError::Timeout(_) => Outcome::Unknown,
             CallError::Connection { outcome, .. } => *outcome,
-            CallError::Protocol(_) => Outcome::Unknown,
+            CallError::Protocol(_) | CallError::SessionLost { .. } => Outcome::Unknown,
             CallError::UnknownMethod { .. }
             | CallError::FingerprintMismatch { .. }
             | CallError::TooLarge { .. }
@@ -137,6 +149,7 @@ impl<E> CallError<E> {
             }
             CallError::TooLarge { size, limit } => CallError::TooLarge { size, limit },
             CallError::ReplyLost { method } => CallError::ReplyLost { method },
+            CallError::SessionLost { method } => CallError::SessionLost { method },
             CallError::Unbound(m) => CallError::Unbound(m),
             CallError::UnknownBinding(m) => CallError::UnknownBinding(m),
         }

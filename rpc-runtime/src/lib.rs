@@ -11,7 +11,8 @@
 //!   call semantics ([`RetryPolicy`], `docs/SEMANTICS.md`); clients bound by name through
 //!   a binder ([`Client::bound`], [`Resolver`]) that rebind when a server restarts;
 //! - [`Server`]: concurrent or sequential dispatch to [`Service`]s, a reply history that
-//!   keeps at-most-once promises under duplication ([`HistoryConfig`], [`ServerStats`]),
+//!   keeps at-most-once promises under duplication and hostile peers (sessions,
+//!   [`Limits`], [`ServerStats`]),
 //!   graceful shutdown, panics turned into error replies;
 //! - [`CallError`]: every way a call can fail, with whether it ran ([`Outcome`]);
 //! - `chaos` (feature `chaos`): proxies that lose, duplicate, delay and reorder datagrams
@@ -43,7 +44,7 @@ pub use client::{
 };
 pub use error::{CallError, ConnectError, Outcome};
 pub use server::{
-    Concurrency, HistoryConfig, HistoryStats, Reply, Server, ServerConfig, ServerHandle,
+    Concurrency, Limits, Reply, Server, ServerConfig, ServerHandle, SessionStats,
     ServerStats, Service,
 };
 pub use spec::{InterfaceSpec, MethodSpec, Semantics};

@@ -63,6 +63,8 @@ struct State {
     queue: VecDeque<Message>,
     /// Bytes of the first queued frame already written.
     written: usize,
+    /// Bytes queued and not yet written.
+    unsent: usize,
     /// The writer task has been woken and will drain the queue.
     writer_active: bool,
     closed: Option<String>,
@@ -100,6 +102,7 @@ impl<W: WriteHalf> Outbox<W> {
         if state.closed.is_some() {
             return false;
         }
+        state.unsent += message.frame().len();
         state.queue.push_back(message);
         match when {
             When::Deferred => {}
@@ -136,6 +139,11 @@ impl<W: WriteHalf> Outbox<W> {
             state.writer_active = true;
             self.wake.notify_one();
         }
+    }
+
+    /// Bytes queued and not yet taken by the socket.
+    pub fn unsent(&self) -> usize {
+        self.state().unsent
     }
 
     /// Closes the outbox; queued frames are dropped.
@@ -213,6 +221,7 @@ impl<W: WriteHalf> Outbox<W> {
             if n == 0 {
                 return Err(io::ErrorKind::WriteZero.into());
             }
+            state.unsent -= n;
             n += state.written;
             state.written = 0;
             while let Some(front) = state.queue.front() {
@@ -261,4 +270,5 @@ fn close(state: &mut State, why: &str) {
     }
     state.queue.clear();
     state.written = 0;
+    state.unsent = 0;
 }

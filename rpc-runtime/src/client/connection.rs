@@ -1,5 +1,5 @@
-//! One client connection, over TCP or UDP: many calls in flight, replies matched by
-//! invocation id.
+//! One client connection, over TCP, UDP or a Unix socket: many calls in flight, replies
+//! matched by invocation id (slot and sequence number in the connection's session).
 //!
 //! Over TCP, requests go out through an [`Outbox`]: written at once by the calling task
 //! when the socket is idle, batched by a writer task when it is busy. Over UDP each
@@ -9,16 +9,17 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use tokio::io::AsyncRead;
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
+use super::session::ClientSession;
 use crate::error::Outcome;
 use crate::outbox::{Outbox, StreamOutbox, When, WriteHalf};
-use crate::wire::{FrameReader, Header, Kind, Message};
+use crate::wire::{FrameReader, HANDSHAKE_SLOT, Header, Kind, Message, Status, tag};
 
 /// A reply, or why none will come.
 pub(crate) type ReplyResult = Result<Incoming, (String, Outcome)>;
@@ -55,10 +56,11 @@ enum Sender {
 /// The caller's side of a connection.
 pub(crate) struct Connection {
     sender: Sender,
-    /// Calls waiting for replies on this connection, by sequence number.
-    pending: Mutex<BTreeMap<u64, oneshot::Sender<ReplyResult>>>,
-    /// The channel's client id: replies must name it.
-    client: u64,
+    /// Calls waiting for replies on this connection, by slot and sequence number.
+    pending: Mutex<BTreeMap<(u32, u64), oneshot::Sender<ReplyResult>>>,
+    /// The session the connection carries, once opened or attached: replies must name
+    /// it (and, over UDP, carry its tag).
+    session: OnceLock<Arc<ClientSession>>,
     closed: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
 }
@@ -72,35 +74,35 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn new(sender: Sender, client: u64) -> Arc<Connection> {
+    fn new(sender: Sender) -> Arc<Connection> {
         Arc::new(Connection {
             sender,
             pending: Mutex::new(BTreeMap::new()),
-            client,
+            session: OnceLock::new(),
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
         })
     }
 
     /// Starts the reader and writer tasks of a connected TCP stream.
-    pub fn start_tcp(stream: TcpStream, max_frame: usize, client: u64) -> Arc<Connection> {
+    pub fn start_tcp(stream: TcpStream, max_frame: usize) -> Arc<Connection> {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        Connection::start_stream(read, write, max_frame, client)
+        Connection::start_stream(read, write, max_frame)
     }
 
     /// Starts the reader and writer tasks of a connected Unix domain stream.
-    pub fn start_unix(stream: UnixStream, max_frame: usize, client: u64) -> Arc<Connection> {
+    pub fn start_unix(stream: UnixStream, max_frame: usize) -> Arc<Connection> {
         let (read, write) = stream.into_split();
-        Connection::start_stream(read, write, max_frame, client)
+        Connection::start_stream(read, write, max_frame)
     }
 
-    fn start_stream<R, W>(read: R, write: W, max_frame: usize, client: u64) -> Arc<Connection>
+    fn start_stream<R, W>(read: R, write: W, max_frame: usize) -> Arc<Connection>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: WriteHalf,
     {
-        let conn = Connection::new(Sender::Stream(Box::new(Outbox::new(write))), client);
+        let conn = Connection::new(Sender::Stream(Box::new(Outbox::new(write))));
         let reader = conn.clone();
         let read_task = tokio::spawn(async move {
             let mut frames = FrameReader::new(read, max_frame);
@@ -131,9 +133,9 @@ impl Connection {
 
     /// Starts the reader task of a UDP socket connected to the server. A datagram that
     /// is not a reply to this client is ignored: anyone can send one.
-    pub fn start_datagram(socket: UdpSocket, client: u64) -> Arc<Connection> {
+    pub fn start_datagram(socket: UdpSocket) -> Arc<Connection> {
         let socket = Arc::new(socket);
-        let conn = Connection::new(Sender::Datagram(socket.clone()), client);
+        let conn = Connection::new(Sender::Datagram(socket.clone()));
         let reader = conn.clone();
         let read_task = tokio::spawn(async move {
             let mut buf = vec![0u8; crate::wire::MAX_DATAGRAM];
@@ -162,7 +164,7 @@ impl Connection {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn pending(&self) -> MutexGuard<'_, BTreeMap<u64, oneshot::Sender<ReplyResult>>> {
+    fn pending(&self) -> MutexGuard<'_, BTreeMap<(u32, u64), oneshot::Sender<ReplyResult>>> {
         // A poisoned map is still a consistent map: entries are inserted and removed whole.
         self.pending.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -172,16 +174,26 @@ impl Connection {
         self.closed.load(Ordering::Acquire)
     }
 
-    /// Registers call `seq` to receive its reply, before its request is sent.
-    pub fn register(&self, seq: u64) -> oneshot::Receiver<ReplyResult> {
+    /// The session this connection carries (set once the handshake is done).
+    pub fn set_session(&self, session: Arc<ClientSession>) {
+        let _ = self.session.set(session);
+    }
+
+    /// The session this connection carries.
+    pub fn session(&self) -> Option<&Arc<ClientSession>> {
+        self.session.get()
+    }
+
+    /// Registers call (`slot`, `seq`) to receive its reply, before its request is sent.
+    pub fn register(&self, slot: u32, seq: u64) -> oneshot::Receiver<ReplyResult> {
         let (tx, rx) = oneshot::channel();
-        self.pending().insert(seq, tx);
+        self.pending().insert((slot, seq), tx);
         rx
     }
 
     /// Forgets a call (timed out or not sent).
-    pub fn forget(&self, seq: u64) {
-        self.pending().remove(&seq);
+    pub fn forget(&self, slot: u32, seq: u64) {
+        self.pending().remove(&(slot, seq));
     }
 
     /// Sends a message; false if the connection is closed.
@@ -203,15 +215,22 @@ impl Connection {
                 };
                 outbox.send(message, when)
             }
-            Sender::Datagram(socket) => match socket.send(message.datagram()).await {
+            Sender::Datagram(socket) => {
+                // Every datagram of a session proves it with the session's tag.
+                let message = match self.session.get() {
+                    Some(session) => message.tagged(&session.secret),
+                    None => message,
+                };
+                match socket.send(message.datagram()).await {
                 Ok(_) => true,
                 // An ICMP error for an earlier datagram: the server may come back.
                 Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => true,
-                Err(e) => {
-                    self.close(&format!("sending failed: {e}"));
-                    false
+                    Err(e) => {
+                        self.close(&format!("sending failed: {e}"));
+                        false
+                    }
                 }
-            },
+            }
         }
     }
 
@@ -222,17 +241,37 @@ impl Connection {
 
     /// Hands a received message to the call waiting for it; `Err` when it is not a
     /// reply to this client (over a stream, the connection must then close).
-    fn deliver(&self, message: Vec<u8>) -> Result<(), String> {
+    fn deliver(&self, mut message: Vec<u8>) -> Result<(), String> {
+        let (header, _) = Message::parse(&message)
+            .map_err(|e| format!("the server sent a malformed reply: {e}"))?;
+        let session = self.session.get();
+        if header.is_tagged() {
+            let genuine = tag::split(&message).is_some_and(|(covered, found)| {
+                session.is_some_and(|s| tag::verify(&s.secret, covered, found))
+            });
+            if !genuine {
+                return Err("a datagram with a wrong session tag".into());
+            }
+            message.truncate(message.len() - tag::TAG_LEN);
+        } else if self.is_datagram()
+            && session.is_some()
+            && header.status() != Some(Status::BadSession)
+            && header.slot != HANDSHAKE_SLOT
+        {
+            // Only a server that no longer knows the session answers untagged.
+            return Err("an untagged datagram in a session".into());
+        }
         let (header, payload) = Message::parse(&message)
             .map_err(|e| format!("the server sent a malformed reply: {e}"))?;
-        if header.kind() != Some(Kind::Reply) || header.client != self.client {
+        let ours = header.slot == HANDSHAKE_SLOT || session.is_some_and(|s| s.id == header.session);
+        if header.kind() != Some(Kind::Reply) || !ours {
             return Err(format!(
-                "the server sent a message of kind {} for client {:#x} instead of a reply to this one",
-                header.kind, header.client
+                "the server sent a message of kind {} for session {:#x} instead of a reply to this one",
+                header.kind, header.session
             ));
         }
         let payload_at = message.len() - payload.len();
-        let waiter = self.pending().remove(&header.seq);
+        let waiter = self.pending().remove(&(header.slot, header.seq));
         if let Some(waiter) = waiter {
             let _ = waiter.send(Ok(Incoming {
                 header,

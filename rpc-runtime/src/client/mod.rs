@@ -3,6 +3,7 @@
 
 mod binding;
 mod connection;
+mod session;
 
 pub use binding::{Endpoint, Resolver};
 
@@ -14,12 +15,10 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 
 use crate::error::{CallError, ConnectError, Outcome};
-use std::sync::atomic::AtomicU64;
-
-use crate::id::random_u64;
 use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
 use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
 use connection::{Connection, Incoming};
+use session::{ClientSession, SlotLease};
 
 /// How requests travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -40,7 +39,8 @@ pub enum Acknowledge {
     #[default]
     Rr,
     /// RRA: request, reply, acknowledgement. The client acknowledges the reply of every
-    /// at-most-once call, so the server forgets it at once (one more message per call).
+    /// at-most-once call, so the server drops its copy at once instead of when the slot's
+    /// next call arrives (one more message per call).
     Rra,
 }
 
@@ -84,6 +84,9 @@ pub struct ChannelConfig {
     pub connect_timeout: Duration,
     /// The largest reply accepted, in bytes.
     pub max_frame: usize,
+    /// Slots to ask the server for: the most calls in flight at once on the channel
+    /// (the server may grant fewer). Further calls wait for a free slot.
+    pub slots: u32,
 }
 
 impl Default for ChannelConfig {
@@ -95,15 +98,19 @@ impl Default for ChannelConfig {
             timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(10),
             max_frame: DEFAULT_MAX_FRAME,
+            slots: 256,
         }
     }
 }
 
 /// A connection to one server, shared by every client stub made from it.
 ///
-/// Cloning is cheap; all clones share one TCP connection, which carries any number of
-/// concurrent calls. When the connection breaks, calls waiting on it fail and the next
-/// call connects again.
+/// Cloning is cheap; all clones share one TCP connection, which carries many concurrent
+/// calls, and one session with the server (see `docs/PROTOCOL.md` §4), opened when the
+/// channel first connects and attached again to each new connection after one breaks.
+/// When the connection breaks, calls waiting on it are sent again where their semantics
+/// allow; when the server has forgotten the session (it restarted), the channel opens a
+/// new one and calls that may have run in the old one fail with an unknown outcome.
 #[derive(Debug, Clone)]
 pub struct Channel {
     inner: Arc<ChannelInner>,
@@ -112,16 +119,9 @@ pub struct Channel {
 #[derive(Debug)]
 struct ChannelInner {
     address: String,
-    /// This channel's client id: drawn at random, so it is new in every process
-    /// incarnation, and the same over reconnections (the server's reply history for the
-    /// channel survives them).
-    client: u64,
-    /// The next sequence number.
-    next_seq: AtomicU64,
-    /// Calls not finished yet (waiting, or between attempts), by sequence number. The
-    /// lowest is the watermark every request carries: the server may forget the replies
-    /// of everything below it, and treat requests below it as stale.
-    unfinished: Mutex<std::collections::BTreeSet<u64>>,
+    /// The session with the server, kept over reconnections (its calls' replies survive
+    /// them) and replaced when the server forgets it.
+    session: Mutex<Option<Arc<ClientSession>>>,
     config: ChannelConfig,
     connection: Mutex<Option<Arc<Connection>>>,
     /// Held while connecting, so that a broken connection is replaced once, not once per
@@ -174,9 +174,7 @@ impl Channel {
         Channel {
             inner: Arc::new(ChannelInner {
                 address: address.into(),
-                client: random_u64(),
-                next_seq: AtomicU64::new(1),
-                unfinished: Mutex::new(std::collections::BTreeSet::new()),
+                session: Mutex::new(None),
                 config,
                 connection: Mutex::new(None),
                 connecting: tokio::sync::Mutex::new(()),
@@ -197,56 +195,6 @@ impl Channel {
     /// The channel's configuration.
     pub fn config(&self) -> &ChannelConfig {
         &self.inner.config
-    }
-
-    fn unfinished(&self) -> std::sync::MutexGuard<'_, std::collections::BTreeSet<u64>> {
-        self.inner
-            .unfinished
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
-
-    /// Numbers a new attempt, `replacing` the number of an earlier attempt of the same
-    /// call (a last-of-many retry), and marks it unfinished. Returns its sequence number
-    /// and the watermark to send with it. Numbering and marking happen under one lock,
-    /// so no request carries a watermark above a call that is numbered but not marked.
-    fn number(&self, replacing: Option<u64>) -> (u64, u64) {
-        let mut unfinished = self.unfinished();
-        if let Some(old) = replacing {
-            unfinished.remove(&old);
-        }
-        let seq = self
-            .inner
-            .next_seq
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        unfinished.insert(seq);
-        (seq, unfinished.first().copied().unwrap_or(seq))
-    }
-
-    /// Numbers a oneway call (which is finished once sent): its sequence number and
-    /// watermark.
-    fn number_oneway(&self) -> (u64, u64) {
-        let unfinished = self.unfinished();
-        let seq = self
-            .inner
-            .next_seq
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        (
-            seq,
-            unfinished.first().map_or(seq, |&lowest| lowest.min(seq)),
-        )
-    }
-
-    /// The watermark now.
-    fn watermark(&self, seq: u64) -> u64 {
-        self.unfinished()
-            .first()
-            .map_or(seq, |&lowest| lowest.min(seq))
-    }
-
-    /// Marks a call finished (answered, failed or abandoned).
-    fn finish(&self, seq: u64) {
-        self.unfinished().remove(&seq);
     }
 
     fn current(&self) -> Option<Arc<Connection>> {
@@ -280,11 +228,11 @@ impl Channel {
                         .await
                         .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
                         .map_err(error)?;
-                Connection::start_tcp(stream, config.max_frame, self.inner.client)
+                Connection::start_tcp(stream, config.max_frame)
             }
             Transport::Udp => {
                 let socket = udp_socket(address).await.map_err(error)?;
-                Connection::start_datagram(socket, self.inner.client)
+                Connection::start_datagram(socket)
             }
             Transport::Unix => {
                 let stream = tokio::time::timeout(
@@ -294,15 +242,49 @@ impl Channel {
                 .await
                 .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
                 .map_err(error)?;
-                Connection::start_unix(stream, config.max_frame, self.inner.client)
+                Connection::start_unix(stream, config.max_frame)
             }
         };
+        let session = self.handshake(&conn).await.map_err(|e| {
+            conn.abort();
+            error(e)
+        })?;
+        conn.set_session(session);
         *self
             .inner
             .connection
             .lock()
             .unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
         Ok(conn)
+    }
+}
+
+impl Channel {
+    /// The session for a new connection: the channel's, attached to it (streams) or
+    /// used as it is (datagrams carry its tag), or a new one when there is none or the
+    /// server has forgotten it.
+    async fn handshake(&self, conn: &Connection) -> std::io::Result<Arc<ClientSession>> {
+        let timeout = self.inner.config.connect_timeout;
+        let held = self
+            .inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .filter(|s| !s.is_lost());
+        if let Some(session) = held {
+            if conn.is_datagram() || session::attach(conn, &session, timeout).await? {
+                return Ok(session);
+            }
+            session.mark_lost();
+        }
+        let session = session::open(conn, self.inner.config.slots, timeout).await?;
+        *self
+            .inner
+            .session
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(session.clone());
+        Ok(session)
     }
 }
 
@@ -435,16 +417,17 @@ impl Client {
     {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let retry = self.retry.unwrap_or(self.channel.config().retry);
+        let at_most_once = method.semantics == Semantics::AtMostOnce;
         let mut wait = retry.first_wait;
         // Where the call goes: the channel and binding uid; for a bound client, the
         // binder's choice, replaced when that server refuses or cannot be reached.
         let mut target: Option<(Channel, u64)> = None;
-        // The invocation being waited for: kept over retransmissions on one channel,
-        // except that a last-of-many call takes a new id each time (and drops replies to
-        // old ones).
-        let mut current: Option<Unfinished> = None;
+        // The invocation: a slot of the channel's session, kept over retransmissions
+        // (a last-of-many call renumbers it for each), given back when the call ends.
+        let mut lease: Option<(Channel, SlotLease)> = None;
         let mut sent = false;
-        // An attempt went out and nothing proves it did not run.
+        // An attempt went out in the current invocation and nothing proves it did not
+        // run.
         let mut maybe_ran = false;
         let mut attempt = 0;
         loop {
@@ -457,15 +440,15 @@ impl Client {
                     t
                 }
             };
-            if current.as_ref().is_some_and(|u| !u.channel.same(&channel)) {
-                current = None; // another server: another invocation
+            if lease.as_ref().is_some_and(|(c, _)| !c.same(&channel)) {
+                lease = None; // another server: another invocation
             }
             let lost = match channel.connection().await {
                 Err(e) => match &self.bound {
                     Some(bound) => {
                         bound.forget(binding).await;
                         target = None;
-                        if maybe_ran && method.semantics == Semantics::AtMostOnce {
+                        if maybe_ran && at_most_once {
                             return Err(binding::lost_with_server(self.interface.name));
                         }
                         e.to_string()
@@ -474,35 +457,46 @@ impl Client {
                     None => return Err(e.into()),
                 },
                 Ok(conn) => {
+                    let Some(session) = conn.session().cloned() else {
+                        return Err(CallError::Protocol("a connection without a session".into()));
+                    };
+                    if lease
+                        .as_ref()
+                        .is_some_and(|(_, l)| !Arc::ptr_eq(l.session(), &session))
+                    {
+                        // The server forgot the session the earlier attempts went out in.
+                        if maybe_ran && at_most_once {
+                            return Err(CallError::SessionLost {
+                                method: method.name,
+                            });
+                        }
+                        lease = None;
+                        maybe_ran = false;
+                    }
+                    let lease = match &mut lease {
+                        Some((_, lease)) => {
+                            if method.semantics == Semantics::LastOfMany {
+                                lease.renumber();
+                            }
+                            lease
+                        }
+                        None => match session.lease(deadline).await {
+                            Some(new) => &mut lease.insert((channel.clone(), new)).1,
+                            None if sent => return Err(CallError::Timeout(self.timeout)),
+                            None => return Err(no_free_slot(self.timeout)),
+                        },
+                    };
+                    let id = lease.id();
+                    let reply = conn.register(id.1, id.2);
                     let payload = self.encode(method, request)?;
-                    let unfinished = current.get_or_insert_with(|| Unfinished {
-                        channel: channel.clone(),
-                        seq: None,
-                    });
-                    let (seq, ack) = match unfinished.seq {
-                        Some(seq) if method.semantics != Semantics::LastOfMany => {
-                            (seq, channel.watermark(seq))
-                        }
-                        earlier => channel.number(earlier),
-                    };
-                    unfinished.seq = Some(seq);
-                    let reply = conn.register(seq);
-                    let message = match self.seal(
-                        &channel,
-                        method,
-                        payload,
-                        seq,
-                        ack,
-                        binding,
-                        0,
-                        conn.is_datagram(),
-                    ) {
-                        Ok(message) => message,
-                        Err(e) => {
-                            conn.forget(seq);
-                            return Err(e);
-                        }
-                    };
+                    let message =
+                        match self.seal(&channel, method, payload, id, binding, 0, conn.is_datagram()) {
+                            Ok(message) => message,
+                            Err(e) => {
+                                conn.forget(id.1, id.2);
+                                return Err(e);
+                            }
+                        };
                     if conn.send(message).await {
                         sent = true;
                         // Over a stream the reply is waited for until the deadline; a
@@ -513,27 +507,35 @@ impl Client {
                             deadline
                         };
                         match tokio::time::timeout_at(until, reply).await {
-                            Ok(Ok(Ok(incoming))) => {
-                                let refused =
-                                    incoming.header.status() == Some(Status::UnknownBinding);
-                                match &self.bound {
-                                    Some(bound) if refused => {
-                                        // A new incarnation: it certainly did not run this.
+                            Ok(Ok(Ok(incoming))) => match incoming.header.status() {
+                                Some(Status::UnknownBinding) if self.bound.is_some() => {
+                                    // A new incarnation: it certainly did not run this.
+                                    if let Some(bound) = &self.bound {
                                         bound.forget(binding).await;
-                                        target = None;
-                                        if maybe_ran && method.semantics == Semantics::AtMostOnce {
-                                            return Err(binding::lost_with_server(
-                                                self.interface.name,
-                                            ));
-                                        }
-                                        "the server restarted".to_string()
                                     }
-                                    _ => {
-                                        self.acknowledge(&conn, method, &incoming, binding).await;
-                                        return interpret(method, &incoming, exception);
+                                    target = None;
+                                    if maybe_ran && at_most_once {
+                                        return Err(binding::lost_with_server(self.interface.name));
                                     }
+                                    "the server restarted".to_string()
                                 }
-                            }
+                                Some(Status::BadSession) => {
+                                    // This attempt did not run; the channel needs a new
+                                    // session, and earlier attempts went out in the old one.
+                                    session.mark_lost();
+                                    conn.close("the server forgot the session");
+                                    if maybe_ran && at_most_once {
+                                        return Err(CallError::SessionLost {
+                                            method: method.name,
+                                        });
+                                    }
+                                    "the server forgot the session".to_string()
+                                }
+                                _ => {
+                                    self.acknowledge(&conn, method, &incoming).await;
+                                    return interpret(method, &incoming, exception);
+                                }
+                            },
                             Ok(Ok(Err((message, _)))) => {
                                 maybe_ran = true;
                                 message
@@ -544,12 +546,12 @@ impl Client {
                             }
                             Err(_) => {
                                 maybe_ran = true;
-                                conn.forget(seq);
+                                conn.forget(id.1, id.2);
                                 "no reply in time".to_string()
                             }
                         }
                     } else {
-                        conn.forget(seq);
+                        conn.forget(id.1, id.2);
                         "the connection closed before the request was sent".to_string()
                     }
                 }
@@ -593,28 +595,13 @@ impl Client {
         }
     }
 
-    /// With RRA, tells the server it may forget the reply of an at-most-once call.
-    async fn acknowledge(
-        &self,
-        conn: &Connection,
-        method: &MethodSpec,
-        incoming: &Incoming,
-        binding: u64,
-    ) {
+    /// With RRA, tells the server it may drop its copy of an at-most-once call's reply.
+    async fn acknowledge(&self, conn: &Connection, method: &MethodSpec, incoming: &Incoming) {
         if self.channel.config().acknowledge == Acknowledge::Rra
             && method.semantics == Semantics::AtMostOnce
         {
-            let header = Header {
-                kind: wire::Kind::Ack as u8,
-                ..Header::request(
-                    incoming.header.client,
-                    incoming.header.seq,
-                    binding,
-                    self.object,
-                    0,
-                    0,
-                )
-            };
+            let h = &incoming.header;
+            let header = Header::control(wire::Kind::Ack, h.session, h.slot, h.seq);
             let _ = conn.send(Payload::empty().seal(&header)).await;
         }
     }
@@ -628,16 +615,23 @@ impl Client {
     where
         Req: Serialize + ?Sized,
     {
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let payload = self.encode(method, request)?;
         let (channel, binding) = self.target().await?;
         let conn = channel.connection().await?;
-        let (seq, ack) = channel.number_oneway();
+        let Some(session) = conn.session() else {
+            return Err(CallError::Protocol("a connection without a session".into()));
+        };
+        // The slot is held only while sending: a oneway call is finished once sent.
+        let lease = session
+            .lease(deadline)
+            .await
+            .ok_or_else(|| no_free_slot(self.timeout))?;
         let message = self.seal(
             &channel,
             method,
             payload,
-            seq,
-            ack,
+            lease.id(),
             binding,
             FLAG_ONEWAY,
             conn.is_datagram(),
@@ -673,25 +667,17 @@ impl Client {
         channel: &Channel,
         method: &'static MethodSpec,
         payload: Payload,
-        seq: u64,
-        ack: u64,
+        id: (u64, u32, u64),
         binding: u64,
         flags: u8,
         datagram: bool,
     ) -> Result<wire::Message, CallError<E>> {
-        let mut header = Header::request(
-            channel.inner.client,
-            seq,
-            binding,
-            self.object,
-            method.id,
-            method.fingerprint,
-        );
+        let mut header = Header::request(id, binding, self.object, method.id, method.fingerprint);
         header.flags |= flags;
-        header.ack = ack;
         let message = payload.seal(&header);
         let limit = if datagram {
-            wire::MAX_DATAGRAM.min(channel.config().max_frame)
+            // Room for the session tag.
+            (wire::MAX_DATAGRAM - wire::tag::TAG_LEN).min(channel.config().max_frame)
         } else {
             channel.config().max_frame
         };
@@ -702,21 +688,6 @@ impl Client {
             });
         }
         Ok(message)
-    }
-}
-
-/// A call's place among its channel's unfinished calls, given up when the call returns
-/// or its future is dropped, so the watermark moves on.
-struct Unfinished {
-    channel: Channel,
-    seq: Option<u64>,
-}
-
-impl Drop for Unfinished {
-    fn drop(&mut self) {
-        if let Some(seq) = self.seq {
-            self.channel.finish(seq);
-        }
     }
 }
 
@@ -734,6 +705,14 @@ async fn udp_socket(address: &str) -> std::io::Result<tokio::net::UdpSocket> {
     let socket = tokio::net::UdpSocket::bind(local).await?;
     socket.connect(target).await?;
     Ok(socket)
+}
+
+/// The error of a call that found no free slot of its session before its deadline.
+fn no_free_slot<E>(timeout: Duration) -> CallError<E> {
+    CallError::Connection {
+        message: format!("every slot of the session stayed busy for {timeout:?}"),
+        outcome: Outcome::NotExecuted,
+    }
 }
 
 /// The error of a request the connection closed on before it went out.
@@ -783,6 +762,18 @@ where
         Some(Status::UnknownBinding) => Err(CallError::UnknownBinding(text())),
         Some(Status::ReplyLost) => Err(CallError::ReplyLost {
             method: method.name,
+        }),
+        Some(Status::BadSession) => Err(CallError::SessionLost {
+            method: method.name,
+        }),
+        Some(Status::Misordered | Status::IdReused) => Err(CallError::Protocol(format!(
+            "the server refused the invocation id of `{}`: {}",
+            method.name,
+            text()
+        ))),
+        Some(Status::Busy) => Err(CallError::Connection {
+            message: format!("the server is busy: {}", text()),
+            outcome: Outcome::NotExecuted,
         }),
         None => Err(CallError::Protocol(format!(
             "reply to `{}` has unknown status {}",

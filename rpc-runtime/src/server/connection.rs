@@ -1,9 +1,15 @@
 //! One server connection: read requests, check them, run them, send replies.
 //!
-//! The reader checks every request before anything runs: the binding uid, the object,
-//! the method id and its fingerprint; anything wrong gets an error reply and nothing
-//! runs. A frame that cannot be parsed at all closes the connection (with a log line):
-//! after garbage, the stream cannot be trusted to be in step.
+//! The reader checks every request before anything runs: the session, the binding uid,
+//! the object, the method id and its fingerprint, the arguments; anything wrong gets an
+//! error reply and nothing runs. A frame that cannot be parsed at all closes the
+//! connection (with a log line): after garbage, the stream cannot be trusted to be in
+//! step.
+//!
+//! A connection may use only the sessions it opened or attached (by showing the
+//! session's secret), so no other peer can reach a client's calls by naming its session
+//! id. It is closed when it idles with no call running, stalls in the middle of a frame,
+//! or leaves too many replies unread ([`Limits`](super::Limits)).
 //!
 //! An accepted call takes a permit of the server's semaphore (one permit in sequential
 //! mode) and is polled once right here: a handler that finishes without waiting (most
@@ -11,6 +17,7 @@
 //! so that slow calls do not hold up the connection.
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -23,15 +30,17 @@ use tokio::task::JoinSet;
 
 use super::Shared;
 use super::catch_unwind::CatchUnwind;
-use super::history::Verdict;
 use super::reply_sink::ReplySink;
 use super::service::Reply;
+use super::session::Verdict;
 use crate::outbox::{Outbox, When, WriteHalf};
 use crate::spec::Semantics;
-use crate::wire::{FrameReader, Header, Kind, Message, Payload, Status};
+use crate::wire::handshake::{AttachRequest, MIN_OPEN_DATAGRAM, OpenRequest, Opened};
+use crate::wire::tag::{self, Secret};
+use crate::wire::{FrameReader, Header, Kind, Message, Payload, Status, decode};
 
-/// Serves one connection until the peer closes it, it misbehaves, or the server shuts
-/// down; then lets its running calls finish and flushes their replies.
+/// Serves one connection until the peer closes it, it misbehaves or idles, or the server
+/// shuts down; then lets its running calls finish and flushes their replies.
 pub(crate) async fn serve<R, W>(
     read: R,
     write: W,
@@ -42,17 +51,58 @@ pub(crate) async fn serve<R, W>(
     R: AsyncRead + Unpin + Send + 'static,
     W: WriteHalf,
 {
+    let counters = &shared.counters;
+    counters.connections.fetch_add(1, Ordering::Relaxed);
+    let limits = shared.config.limits;
     let outbox = Arc::new(Outbox::new(write));
     let writer = {
         let outbox = outbox.clone();
         tokio::spawn(async move { outbox.run().await })
     };
     let mut running = JoinSet::new();
-    let mut frames = FrameReader::new(read, shared.config.max_frame);
+    let mut frames =
+        FrameReader::new(read, limits.max_frame).with_budget(shared.read_budget.clone());
+    let mut origin = Origin::Stream {
+        attached: Vec::new(),
+    };
+    let timed_out = |why: &str| {
+        tracing::info!(%peer, "closing connection: {why}");
+        counters.connections_timed_out.fetch_add(1, Ordering::Relaxed);
+    };
     loop {
+        // A client that does not read its replies gets no more requests read.
+        if outbox.unsent() > limits.max_unsent {
+            outbox.flush();
+            if tokio::time::timeout(limits.idle_timeout, outbox.drain())
+                .await
+                .is_err()
+            {
+                timed_out("its replies went unread");
+                break;
+            }
+        }
+        let deadline = match frames.frame_started() {
+            Some(started) => started + limits.frame_timeout,
+            None if running.is_empty() => frames.last_read() + limits.idle_timeout,
+            // Waiting for its calls is not idling.
+            None => Instant::now() + limits.idle_timeout,
+        };
         let frame = tokio::select! {
             frame = frames.next() => frame,
             _ = shutdown.wait_for(|stop| *stop) => break,
+            // Reading is cancel safe: a call ending just re-arms the timers.
+            Some(_) = running.join_next(), if !running.is_empty() => continue,
+            _ = tokio::time::sleep_until(deadline.into()) => {
+                let stalled = frames.frame_started().is_some_and(|s| s + limits.frame_timeout <= Instant::now());
+                let idle = frames.frame_started().is_none()
+                    && running.is_empty()
+                    && frames.last_read() + limits.idle_timeout <= Instant::now();
+                if stalled || idle {
+                    timed_out(if stalled { "it stalled in the middle of a frame" } else { "it was idle" });
+                    break;
+                }
+                continue;
+            }
         };
         let message = match frame {
             Ok(Some(message)) => message,
@@ -68,7 +118,10 @@ pub(crate) async fn serve<R, W>(
         } else {
             When::Now
         };
-        let accepted = accept(&message, &shared, &outbox, &mut running, when).await;
+        let accepted = match authenticate(&message, &origin, &shared) {
+            Ok(checked) => accept(checked, &mut origin, &shared, &outbox, &mut running, when).await,
+            Err(why) => Err(why),
+        };
         crate::buffers::give(message);
         if when == When::Now {
             outbox.flush();
@@ -77,29 +130,59 @@ pub(crate) async fn serve<R, W>(
             tracing::warn!(%peer, "closing connection: {why}");
             break;
         }
-        while running.try_join_next().is_some() {}
     }
     outbox.flush();
     while running.join_next().await.is_some() {}
     outbox.drain().await;
     outbox.close("the connection is done");
     writer.abort();
+    counters.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Checks one request and runs it; `Err` when the connection must close.
+/// Where a message came from, as far as sessions go.
+pub(crate) enum Origin {
+    /// A stream connection, and the sessions it opened or attached.
+    Stream { attached: Vec<u64> },
+    /// A datagram of `len` bytes (tag included) from `peer`.
+    Datagram { peer: SocketAddr, len: usize },
+}
+
+/// What the sender of a message proved about its session.
+pub(crate) enum Proof {
+    /// It names none.
+    None,
+    /// It belongs to the session it names (a datagram's tag checked out under this
+    /// secret; a stream's connection is attached to it).
+    Session(Option<Secret>),
+    /// It names a session this server does not hold, or one not attached to this
+    /// connection.
+    Unknown,
+    /// A datagram whose tag is wrong: someone without the secret.
+    Forged,
+}
+
+/// A message parsed and authenticated: its header, its payload, what it proved.
+pub(crate) type Checked<'m> = (Header, &'m [u8], Proof);
+
+/// Acts on one message; `Err` when the connection must close.
 pub(crate) async fn accept<S: ReplySink>(
-    message: &[u8],
+    (header, payload, proof): Checked<'_>,
+    origin: &mut Origin,
     shared: &Arc<Shared>,
     outbox: &Arc<S>,
     running: &mut JoinSet<()>,
     when: When,
 ) -> Result<(), String> {
-    let (header, payload) = Message::parse(message).map_err(|e| e.to_string())?;
     match header.kind() {
         Some(Kind::Request) => {}
-        // The client has the reply of (client, seq): forget it (protocol RRA).
+        Some(Kind::Open) => return open(&header, payload, origin, shared, outbox, when),
+        Some(Kind::Attach) => return attach(&header, payload, origin, shared, outbox, when),
+        // The client has the reply of (session, slot, seq): drop it (protocol RRA).
         Some(Kind::Ack) => {
-            shared.history().acknowledge(header.client, header.seq);
+            if let Proof::Session(_) = proof {
+                let id = (header.session, header.slot, header.seq);
+                shared.sessions.acknowledge(id);
+            }
             return Ok(());
         }
         _ => return Err(format!("a client sent a message of kind {}", header.kind)),
@@ -111,12 +194,21 @@ pub(crate) async fn accept<S: ReplySink>(
         }
         Ok(())
     };
+    let session = match proof {
+        Proof::None => None,
+        Proof::Session(_) => Some(header.session),
+        Proof::Unknown => {
+            shared.counters.refused_sessionless.fetch_add(1, Ordering::Relaxed);
+            return refuse(Status::BadSession, "unknown session");
+        }
+        Proof::Forged => {
+            shared.counters.forged.fetch_add(1, Ordering::Relaxed);
+            return Ok(());
+        }
+    };
     if header.binding != 0 && header.binding != shared.uid {
-        let text = format!(
-            "binding {:#x} is not this server's ({:#x})",
-            header.binding, shared.uid
-        );
-        return refuse(Status::UnknownBinding, &text);
+        // The uid is not said: the client knows which it asked for, others need not know.
+        return refuse(Status::UnknownBinding, "this server is not the binding asked for");
     }
     let Some(service) = shared.services.get(&header.object) else {
         return refuse(
@@ -146,36 +238,66 @@ pub(crate) async fn accept<S: ReplySink>(
         Ok(handler) => handler,
         Err(e) => return refuse(Status::BadRequest, &e.to_string()),
     };
-    // At-most-once and oneway: a request seen before does not run again.
-    if method.semantics == Semantics::Maybe
-        && !shared
-            .history()
-            .begin_oneway(header.client, header.seq, Instant::now())
-    {
-        shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-        return Ok(());
-    }
-    let remember = method.semantics == Semantics::AtMostOnce;
-    if remember {
-        let verdict = shared
-            .history()
-            .begin(header.client, header.seq, header.ack, Instant::now());
+    // At-most-once and oneway calls run once per invocation id, which only a session
+    // makes trustworthy.
+    let filtered = matches!(method.semantics, Semantics::AtMostOnce | Semantics::Maybe);
+    if filtered {
+        let Some(session) = session else {
+            shared.counters.refused_sessionless.fetch_add(1, Ordering::Relaxed);
+            return refuse(
+                Status::BadSession,
+                "at-most-once and oneway calls need a session: open one first",
+            );
+        };
+        let digest = shared.sessions.digest(
+            header.object,
+            header.method,
+            header.fingerprint,
+            header.flags & crate::wire::FLAG_ONEWAY,
+            payload,
+        );
+        let (peer, redirect) = match origin {
+            Origin::Stream { .. } => (0, Some(outbox.clone() as Arc<dyn ReplySink>)),
+            Origin::Datagram { peer, .. } => (peer_hash(peer), None),
+        };
+        let verdict = shared.sessions.begin(
+            (session, header.slot, header.seq),
+            digest,
+            peer,
+            method.semantics == Semantics::Maybe,
+            redirect,
+            Instant::now(),
+        );
+        let counters = &shared.counters;
         match verdict {
             Verdict::Run => {}
-            Verdict::Running | Verdict::Stale => {
-                shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
+            Verdict::Running | Verdict::Done | Verdict::Stale | Verdict::OtherPeer => {
+                counters.duplicates.fetch_add(1, Ordering::Relaxed);
                 return Ok(());
             }
             Verdict::Replay(reply) => {
-                shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                shared.counters.resent.fetch_add(1, Ordering::Relaxed);
+                counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                counters.resent.fetch_add(1, Ordering::Relaxed);
                 let _ = outbox.send(Message::from_bytes(&reply), when);
                 return Ok(());
             }
             Verdict::ReplyLost => {
-                shared.counters.duplicates.fetch_add(1, Ordering::Relaxed);
-                let text = format!("`{}` ran; its reply was too large to keep", method.name);
+                counters.duplicates.fetch_add(1, Ordering::Relaxed);
+                let text = format!("`{}` ran; its reply was not kept", method.name);
                 return refuse(Status::ReplyLost, &text);
+            }
+            Verdict::Reused => {
+                return refuse(
+                    Status::IdReused,
+                    "this invocation id was used by another request",
+                );
+            }
+            Verdict::NoSlot => {
+                return refuse(Status::Misordered, "the session has no such slot");
+            }
+            Verdict::NoSession => {
+                counters.refused_sessionless.fetch_add(1, Ordering::Relaxed);
+                return refuse(Status::BadSession, "unknown session");
             }
         }
     }
@@ -193,11 +315,12 @@ pub(crate) async fn accept<S: ReplySink>(
         method: method.name,
         // A `oneway` method never replies, whatever the flag says.
         wanted: !header.is_oneway() && method.semantics != Semantics::Maybe,
-        remember,
+        remember: method.semantics == Semantics::AtMostOnce,
         shared: shared.clone(),
     };
     let invocation = super::Invocation {
-        client: header.client,
+        session: header.session,
+        slot: header.slot,
         seq: header.seq,
     };
     let mut call = CatchUnwind::new(Box::pin(super::INVOCATION.scope(invocation, handler)));
@@ -218,12 +341,119 @@ pub(crate) async fn accept<S: ReplySink>(
     Ok(())
 }
 
+/// Parses a message and checks what it says about its session. A datagram's tag is
+/// checked and cut off here.
+pub(crate) fn authenticate<'m>(
+    message: &'m [u8],
+    origin: &Origin,
+    shared: &Shared,
+) -> Result<Checked<'m>, String> {
+    let (header, payload) = Message::parse(message).map_err(|e| e.to_string())?;
+    let proof = match origin {
+        _ if header.session == 0 => Proof::None,
+        Origin::Stream { attached } if attached.contains(&header.session) => Proof::Session(None),
+        Origin::Stream { .. } => Proof::Unknown,
+        Origin::Datagram { .. } if header.is_tagged() => {
+            let (covered, found) =
+                tag::split(message).ok_or("a datagram too short for its tag")?;
+            let payload = &payload[..payload.len().saturating_sub(tag::TAG_LEN)];
+            let proof = match shared.sessions.secret(header.session) {
+                None => Proof::Unknown,
+                Some(secret) if tag::verify(&secret, covered, found) => {
+                    Proof::Session(Some(secret))
+                }
+                Some(_) => Proof::Forged,
+            };
+            return Ok((header, payload, proof));
+        }
+        // A session's datagrams are always tagged: this one cannot be its client's.
+        Origin::Datagram { .. } => Proof::Unknown,
+    };
+    Ok((header, payload, proof))
+}
+
+/// Answers an Open: a new session, attached to this connection.
+fn open<S: ReplySink>(
+    header: &Header,
+    payload: &[u8],
+    origin: &mut Origin,
+    shared: &Shared,
+    outbox: &Arc<S>,
+    when: When,
+) -> Result<(), String> {
+    let request: OpenRequest = decode(payload, "open request").map_err(|e| e.to_string())?;
+    let reply = |status: Status, payload: Payload, session: u64| {
+        let header = Header {
+            session,
+            ..Header::reply_to(header, status)
+        };
+        let _ = outbox.send(payload.seal(&header), when);
+        Ok(())
+    };
+    match origin {
+        // Answered only if the answer is no larger than the question (see
+        // MIN_OPEN_DATAGRAM).
+        Origin::Datagram { len, .. } if *len < MIN_OPEN_DATAGRAM => return Ok(()),
+        Origin::Stream { attached } if attached.len() >= shared.config.limits.sessions_per_connection => {
+            let text = Payload::encode("too many sessions on this connection").unwrap_or_else(|_| Payload::empty());
+            return reply(Status::Busy, text, 0);
+        }
+        _ => {}
+    }
+    let (id, secret, slots) = shared.sessions.open(request.slots, Instant::now());
+    if let Origin::Stream { attached } = origin {
+        attached.push(id);
+    }
+    let opened = Payload::encode(&Opened { secret, slots }).map_err(|e| e.to_string())?;
+    reply(Status::Ok, opened, id)
+}
+
+/// Answers an Attach: the connection may use the session if it shows its secret.
+fn attach<S: ReplySink>(
+    header: &Header,
+    payload: &[u8],
+    origin: &mut Origin,
+    shared: &Shared,
+    outbox: &Arc<S>,
+    when: When,
+) -> Result<(), String> {
+    let Origin::Stream { attached } = origin else {
+        return Ok(()); // a datagram proves its session by its tag, not by attaching
+    };
+    let request: AttachRequest = decode(payload, "attach request").map_err(|e| e.to_string())?;
+    let known = shared
+        .sessions
+        .secret(header.session)
+        .is_some_and(|secret| tag::same_secret(&secret, &request.secret));
+    let status = if !known {
+        Status::BadSession
+    } else if attached.contains(&header.session) {
+        Status::Ok
+    } else if attached.len() >= shared.config.limits.sessions_per_connection {
+        Status::Busy
+    } else {
+        attached.push(header.session);
+        Status::Ok
+    };
+    let _ = outbox.send(Payload::empty().seal(&Header::reply_to(header, status)), when);
+    Ok(())
+}
+
+/// A datagram peer's address as the few bytes a slot keeps of it.
+fn peer_hash(peer: &SocketAddr) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    // Never 0, which stands for "a stream".
+    BuildHasherDefault::<DefaultHasher>::default()
+        .hash_one(peer)
+        .max(1)
+}
+
 /// Where a call's reply goes.
 struct Answer {
     header: Header,
     method: &'static str,
     wanted: bool,
-    /// Store the reply in the history (at-most-once).
+    /// Store the reply in the session (at-most-once).
     remember: bool,
     shared: Arc<Shared>,
 }
@@ -240,7 +470,7 @@ impl Answer {
             Reply::None => (Status::Ok, Payload::empty()),
         };
         let mut message = payload.seal(&Header::reply_to(&self.header, status));
-        let max_frame = outbox.max_message(self.shared.config.max_frame);
+        let max_frame = outbox.max_message(self.shared.config.limits.max_frame);
         if message.len() > max_frame {
             // The client would refuse the frame and lose its whole connection: send a
             // fault for this one call instead.
@@ -254,11 +484,15 @@ impl Answer {
             message = fault_text(&text).seal(&Header::reply_to(&self.header, Status::ServerFault));
         }
         if self.remember {
-            let (client, seq) = (self.header.client, self.header.seq);
+            let id = (self.header.session, self.header.slot, self.header.seq);
             let reply = self.wanted.then(|| message.datagram());
-            self.shared
-                .history()
-                .finish(client, seq, reply, Instant::now());
+            // A retransmission that came on another connection while the call ran
+            // (the first one broke) gets the reply there.
+            if let Some(redirect) = self.shared.sessions.finish(id, reply)
+                && !std::ptr::addr_eq(Arc::as_ptr(&redirect), outbox)
+            {
+                let _ = redirect.send(message.clone(), When::Now);
+            }
         }
         if self.wanted {
             let _ = outbox.send(message, when);

@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::Shared;
-use super::connection::accept;
+use super::connection::{Origin, Proof, accept, authenticate};
 use super::reply_sink::DatagramPeer;
 use crate::outbox::When;
 
@@ -42,11 +42,27 @@ pub(crate) async fn serve(
                 continue;
             }
         };
+        let mut origin = Origin::Datagram { peer, len };
+        let checked = match authenticate(&buf[..len], &origin, &shared) {
+            Ok(checked) => checked,
+            Err(why) => {
+                tracing::debug!(%peer, "datagram dropped: {why}");
+                continue;
+            }
+        };
         let sink = Arc::new(DatagramPeer {
             socket: socket.clone(),
             peer,
+            secret: match &checked.2 {
+                Proof::Session(secret) => *secret,
+                _ => None,
+            },
+            limit: match &checked.2 {
+                Proof::Session(_) => None,
+                _ => Some(len),
+            },
         });
-        if let Err(why) = accept(&buf[..len], &shared, &sink, &mut running, When::Now).await {
+        if let Err(why) = accept(checked, &mut origin, &shared, &sink, &mut running, When::Now).await {
             tracing::debug!(%peer, "datagram dropped: {why}");
         }
     }

@@ -5,20 +5,25 @@
 //! `max_in_flight` at once) and **sequential** (the "iterative server": one call at a time
 //! across all connections, in arrival order per connection). A panicking handler costs
 //! one [`Reply::Fault`]; the server keeps serving.
+//!
+//! Everything a peer can make the server hold is bounded by [`Limits`]; at-most-once
+//! calls are filtered per [session](session).
 
 mod catch_unwind;
 mod connection;
 mod datagram;
-mod history;
+mod limits;
 mod reply_sink;
 mod service;
+pub mod session;
 
-pub use history::{ENTRY_COST, HistoryConfig, HistoryStats};
+pub use limits::Limits;
 pub use service::{Handler, Reply, Service, decode_args, unknown_method};
+pub use session::SessionStats;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::net::{TcpListener, ToSocketAddrs};
@@ -26,14 +31,16 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 
 use crate::id::random_u64;
-use crate::wire::DEFAULT_MAX_FRAME;
 
-/// The invocation id of a call: who called (the client's id) and which call of theirs.
+/// The invocation id of a call: the caller's session, the slot the call occupies and
+/// its number in that slot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Invocation {
-    /// The calling channel's client id.
-    pub client: u64,
-    /// The call's sequence number within that client.
+    /// The calling channel's session (0 for a call made outside a session).
+    pub session: u64,
+    /// The slot of the session.
+    pub slot: u32,
+    /// The call's sequence number in its slot.
     pub seq: u64,
 }
 
@@ -64,12 +71,10 @@ pub enum Concurrency {
 pub struct ServerConfig {
     /// Concurrent or sequential.
     pub concurrency: Concurrency,
-    /// The largest request accepted, in bytes; a larger one closes its connection.
-    pub max_frame: usize,
     /// How long [`ServerHandle::shutdown`] waits for running calls.
     pub shutdown_grace: Duration,
-    /// Bounds of the reply history that filters duplicate at-most-once requests.
-    pub history: HistoryConfig,
+    /// Every bound on what peers can make the server hold.
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -78,9 +83,8 @@ impl Default for ServerConfig {
             concurrency: Concurrency::Concurrent {
                 max_in_flight: 1024,
             },
-            max_frame: DEFAULT_MAX_FRAME,
             shutdown_grace: Duration::from_secs(10),
-            history: HistoryConfig::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -91,15 +95,10 @@ pub(crate) struct Shared {
     uid: u64,
     services: HashMap<u64, Arc<dyn Service>>,
     permits: Arc<Semaphore>,
-    history: Mutex<history::History>,
+    sessions: session::Sessions,
+    /// Bytes of large frames being read, over all connections ([`Limits::read_budget`]).
+    read_budget: Arc<Semaphore>,
     counters: Counters,
-}
-
-impl Shared {
-    fn history(&self) -> std::sync::MutexGuard<'_, history::History> {
-        // Every update of the history is whole under the lock; a panic cannot tear it.
-        self.history.lock().unwrap_or_else(PoisonError::into_inner)
-    }
 }
 
 /// Event counts, updated as calls arrive and run.
@@ -108,6 +107,11 @@ struct Counters {
     executions: AtomicU64,
     duplicates: AtomicU64,
     resent: AtomicU64,
+    refused_sessionless: AtomicU64,
+    forged: AtomicU64,
+    connections: AtomicU64,
+    connections_refused: AtomicU64,
+    connections_timed_out: AtomicU64,
 }
 
 /// What a server has done, for monitoring and tests.
@@ -115,12 +119,25 @@ struct Counters {
 pub struct ServerStats {
     /// Calls run (every semantics; an at-least-once call received twice counts twice).
     pub executions: u64,
-    /// At-most-once requests dropped as duplicates of a running or finished call.
+    /// At-most-once and oneway requests dropped as duplicates of a running or finished
+    /// call, or as older than their slot's last call.
     pub duplicates_filtered: u64,
     /// Stored replies sent again for duplicates of finished calls.
     pub replies_resent: u64,
-    /// The reply history now, and its evictions.
-    pub history: HistoryStats,
+    /// At-most-once and oneway requests refused (or, oneway, dropped) because they named
+    /// no session the server holds.
+    pub refused_sessionless: u64,
+    /// Datagrams dropped because their session tag was wrong.
+    pub forged: u64,
+    /// Stream connections open now.
+    pub connections: u64,
+    /// Connections closed at once because [`Limits::max_connections`] were open.
+    pub connections_refused: u64,
+    /// Connections closed for idling or stalling ([`Limits::idle_timeout`],
+    /// [`Limits::frame_timeout`]) or for not reading their replies.
+    pub connections_timed_out: u64,
+    /// The sessions and their stored replies.
+    pub sessions: SessionStats,
 }
 
 /// A server being set up: register services, then serve.
@@ -223,7 +240,13 @@ impl Server {
             uid: random_u64(),
             services: self.services,
             permits: Arc::new(Semaphore::new(permits)),
-            history: Mutex::new(history::History::new(self.config.history)),
+            sessions: session::Sessions::new(self.config.limits),
+            read_budget: Arc::new(Semaphore::new(
+                // At least one largest frame, or such a frame could never be read.
+                (self.config.limits.read_budget)
+                    .max(self.config.limits.max_frame)
+                    .min(Semaphore::MAX_PERMITS),
+            )),
             counters: Counters::default(),
             config: self.config,
         });
@@ -285,7 +308,16 @@ async fn accept_loop<L: StreamListener>(
             // Reap finished connections so the set does not grow.
             Some(_) = connections.join_next(), if !connections.is_empty() => continue,
         };
+        while connections.try_join_next().is_some() {}
         match accepted {
+            // Over the cap: close it at once, rather than leave it in the backlog where
+            // it would hold a descriptor and wait for nothing.
+            Ok(_) if connections.len() >= shared.config.limits.max_connections => {
+                shared
+                    .counters
+                    .connections_refused
+                    .fetch_add(1, Ordering::Relaxed);
+            }
             // Each connection's task owns its calls; aborting it (after the grace
             // period) stops them too.
             Ok((read, write, peer)) => {
@@ -353,7 +385,12 @@ impl ServerHandle {
             executions: c.executions.load(Ordering::Relaxed),
             duplicates_filtered: c.duplicates.load(Ordering::Relaxed),
             replies_resent: c.resent.load(Ordering::Relaxed),
-            history: self.shared.history().stats(),
+            refused_sessionless: c.refused_sessionless.load(Ordering::Relaxed),
+            forged: c.forged.load(Ordering::Relaxed),
+            connections: c.connections.load(Ordering::Relaxed),
+            connections_refused: c.connections_refused.load(Ordering::Relaxed),
+            connections_timed_out: c.connections_timed_out.load(Ordering::Relaxed),
+            sessions: self.shared.sessions.stats(),
         }
     }
 

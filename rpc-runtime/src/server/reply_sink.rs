@@ -7,7 +7,8 @@ use std::sync::Arc;
 use tokio::net::UdpSocket;
 
 use crate::outbox::{Outbox, When, WriteHalf};
-use crate::wire::{MAX_DATAGRAM, Message};
+use crate::wire::tag::Secret;
+use crate::wire::{MAX_DATAGRAM, Message, Payload};
 
 /// A destination for replies.
 pub(crate) trait ReplySink: Send + Sync + 'static {
@@ -31,12 +32,33 @@ impl<W: WriteHalf> ReplySink for Outbox<W> {
 pub(crate) struct DatagramPeer {
     pub socket: Arc<UdpSocket>,
     pub peer: SocketAddr,
+    /// The secret of the session the datagram proved it belongs to: replies are tagged
+    /// with it. None for datagrams outside a session.
+    pub secret: Option<Secret>,
+    /// For a peer whose address nothing proved (no session tag): the size of its
+    /// datagram, which no answer may exceed. Anyone can write any source address on a
+    /// datagram; a server that answered with more than it received would let them flood
+    /// a third party with its replies.
+    pub limit: Option<usize>,
 }
 
 impl ReplySink for DatagramPeer {
     /// Sends at once. A datagram the socket cannot take now is dropped, like one the
-    /// network loses: the client's retransmission and the reply history cover both.
+    /// network loses: the client's retransmission and the session's stored replies
+    /// cover both.
     fn send(&self, message: Message, _: When) -> bool {
+        let message = match (self.limit, &self.secret) {
+            (Some(limit), _) if message.len() > limit => {
+                // Only the status fits: the header alone is never longer than the
+                // request's, whose fields it copies.
+                match Message::parse(message.datagram()) {
+                    Ok((header, _)) => Payload::empty().seal(&header),
+                    _ => return true,
+                }
+            }
+            (_, Some(secret)) => message.tagged(secret),
+            _ => message,
+        };
         match self.socket.try_send_to(message.datagram(), self.peer) {
             Ok(_) => true,
             Err(e) => {

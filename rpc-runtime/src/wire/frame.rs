@@ -2,11 +2,15 @@
 //!
 //! Each frame is a 4-byte big-endian length followed by that many bytes of message. The
 //! reader checks the length against a maximum *before* reading or allocating, so a peer
-//! that announces a huge frame costs nothing but a closed connection.
+//! that announces a huge frame costs nothing but a closed connection, and peers that
+//! announce large frames and stall hold no more than a shared read budget between them.
 
 use std::io;
+use std::sync::Arc;
+use std::time::Instant;
 
 use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::buffers;
 
@@ -39,9 +43,20 @@ pub enum FrameError {
     Truncated,
 }
 
+/// Bytes a reader holds for small frames at first; it grows (up to 64 KiB) only for a
+/// peer that sends larger ones, so that thousands of idle connections cost little.
+const INITIAL: usize = 8 << 10;
+
 /// Reads frames from a stream, several per `read` call when they are small.
 ///
-/// Not cancel safe: after a `next` future is dropped unfinished, drop the reader too.
+/// Cancel safe: dropping a `next` future loses nothing; the next call goes on where it
+/// stopped. So a server may wait for a frame and for other events at once.
+///
+/// Frames over 64 KiB are read into a buffer of their own, allocated once their length
+/// is known, after taking that many bytes from an optional shared budget (a semaphore
+/// of bytes): many peers announcing large frames wait for their turn instead of making
+/// the process allocate them all at once. The budget of a frame is held until the next
+/// call to `next`.
 #[derive(Debug)]
 pub struct FrameReader<R> {
     inner: R,
@@ -49,6 +64,15 @@ pub struct FrameReader<R> {
     start: usize,
     end: usize,
     max: usize,
+    /// A large frame being read: the bytes so far, and its length.
+    large: Option<(Vec<u8>, usize)>,
+    budget: Option<Arc<Semaphore>>,
+    /// The budget taken by the large frame being read or last returned.
+    held: Option<OwnedSemaphorePermit>,
+    /// When the first byte of the frame being read arrived.
+    frame_started: Option<Instant>,
+    /// When bytes last arrived.
+    last_read: Instant,
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
@@ -56,65 +80,117 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub fn new(inner: R, max: usize) -> FrameReader<R> {
         FrameReader {
             inner,
-            buf: vec![0; CHUNK + LENGTH_PREFIX],
+            buf: vec![0; INITIAL],
             start: 0,
             end: 0,
             max,
+            large: None,
+            budget: None,
+            held: None,
+            frame_started: None,
+            last_read: Instant::now(),
         }
+    }
+
+    /// The same reader, taking the bytes of large frames from `budget` first.
+    pub fn with_budget(mut self, budget: Arc<Semaphore>) -> FrameReader<R> {
+        self.budget = Some(budget);
+        self
     }
 
     /// Whether a whole frame is already buffered, so that `next` will not wait.
     pub fn has_buffered_frame(&self) -> bool {
-        let buffered = &self.buf[self.start..self.end];
-        buffered.len() >= LENGTH_PREFIX && {
-            let len =
-                u32::from_be_bytes([buffered[0], buffered[1], buffered[2], buffered[3]]) as usize;
-            buffered.len() - LENGTH_PREFIX >= len
-        }
+        self.large.is_none() && self.buffered_len().is_some_and(|len| self.end - self.start - LENGTH_PREFIX >= len)
+    }
+
+    /// When the first byte of a frame not yet whole arrived; None between frames.
+    pub fn frame_started(&self) -> Option<Instant> {
+        self.frame_started
+    }
+
+    /// When bytes last arrived.
+    pub fn last_read(&self) -> Instant {
+        self.last_read
+    }
+
+    /// The announced length of the buffered frame, once its prefix is here.
+    fn buffered_len(&self) -> Option<usize> {
+        let prefix = self.buf.get(self.start..self.start + LENGTH_PREFIX)?;
+        (self.end - self.start >= LENGTH_PREFIX)
+            .then(|| u32::from_be_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]) as usize)
     }
 
     /// The next frame's message bytes, or `None` at a clean end of stream.
     pub async fn next(&mut self) -> Result<Option<Vec<u8>>, FrameError> {
-        if !self.fill(LENGTH_PREFIX).await? {
-            return if self.start == self.end {
-                Ok(None)
-            } else {
-                Err(FrameError::Truncated)
-            };
+        if self.large.is_none() {
+            self.held = None; // the previous frame is done with
+            if !self.fill(LENGTH_PREFIX).await? {
+                return if self.start == self.end {
+                    Ok(None)
+                } else {
+                    Err(FrameError::Truncated)
+                };
+            }
+            let len = self.buffered_len().unwrap_or(0);
+            if len > self.max {
+                return Err(FrameError::TooLarge { len, max: self.max });
+            }
+            if len <= CHUNK {
+                if !self.fill(LENGTH_PREFIX + len).await? {
+                    return Err(FrameError::Truncated);
+                }
+                let at = self.start + LENGTH_PREFIX;
+                let frame = self.buf[at..at + len].to_vec();
+                self.consumed(LENGTH_PREFIX + len);
+                return Ok(Some(frame));
+            }
+            if let Some(budget) = &self.budget {
+                // Nothing is consumed until the budget is granted: cancel safe.
+                let permits = u32::try_from(len).unwrap_or(u32::MAX);
+                let permit = budget
+                    .clone()
+                    .acquire_many_owned(permits)
+                    .await
+                    .map_err(|_| io::Error::other("the read budget is closed"))?;
+                self.held = Some(permit);
+            }
+            // Take what is buffered; the rest is read straight into place (into spare
+            // capacity, so the buffer is never zeroed first).
+            let mut frame = buffers::take(len);
+            frame.extend_from_slice(&self.buf[self.start + LENGTH_PREFIX..self.end]);
+            self.start = 0;
+            self.end = 0;
+            self.large = Some((frame, len));
         }
-        let prefix: [u8; LENGTH_PREFIX] = self.buf[self.start..self.start + LENGTH_PREFIX]
-            .try_into()
-            .expect("slice of LENGTH_PREFIX bytes");
-        let len = u32::from_be_bytes(prefix) as usize;
-        if len > self.max {
-            return Err(FrameError::TooLarge { len, max: self.max });
-        }
-        self.start += LENGTH_PREFIX;
-        if len <= CHUNK {
-            if !self.fill(len).await? {
+        while let Some((frame, len)) = &mut self.large {
+            if frame.len() >= *len {
+                break;
+            }
+            let want = (*len - frame.len()) as u64;
+            if (&mut self.inner).take(want).read_buf(frame).await? == 0 {
                 return Err(FrameError::Truncated);
             }
-            let frame = self.buf[self.start..self.start + len].to_vec();
-            self.start += len;
-            return Ok(Some(frame));
+            self.last_read = Instant::now();
         }
-        // A large frame: take what is buffered, read the rest straight into place (into
-        // spare capacity, so the buffer is never zeroed first).
-        let mut frame = buffers::take(len);
-        frame.extend_from_slice(&self.buf[self.start..self.end]);
-        self.start = 0;
-        self.end = 0;
-        while frame.len() < len {
-            let want = (len - frame.len()) as u64;
-            if (&mut self.inner).take(want).read_buf(&mut frame).await? == 0 {
-                return Err(FrameError::Truncated);
-            }
+        self.frame_started = None;
+        Ok(self.large.take().map(|(frame, _)| frame))
+    }
+
+    /// Drops `n` bytes from the front of the buffer (a frame returned).
+    fn consumed(&mut self, n: usize) {
+        self.start += n;
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+            self.frame_started = None;
+        } else {
+            // The next frame has begun already.
+            self.frame_started = Some(Instant::now());
         }
-        Ok(Some(frame))
     }
 
     /// Makes at least `n` (at most `CHUNK + LENGTH_PREFIX`) bytes available from `start`;
-    /// false when the stream ends first.
+    /// false when the stream ends first. Cancel safe: bytes read are kept at once.
     async fn fill(&mut self, n: usize) -> io::Result<bool> {
         if self.end - self.start >= n {
             return Ok(true);
@@ -123,11 +199,18 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.buf.copy_within(self.start..self.end, 0);
             self.end -= self.start;
             self.start = 0;
+            if n > self.buf.len() {
+                self.buf.resize(n.next_power_of_two().min(CHUNK + LENGTH_PREFIX).max(n), 0);
+            }
         }
         while self.end - self.start < n {
             let read = self.inner.read(&mut self.buf[self.end..]).await?;
             if read == 0 {
                 return Ok(false);
+            }
+            self.last_read = Instant::now();
+            if self.start == self.end {
+                self.frame_started = Some(self.last_read);
             }
             self.end += read;
         }

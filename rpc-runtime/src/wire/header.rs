@@ -3,14 +3,22 @@
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this runtime speaks. A message of another version is refused.
-pub const VERSION: u8 = 1;
+pub const VERSION: u8 = 2;
 
 /// `flags` bit: the client wants no reply (a `oneway` call, protocol R).
 pub const FLAG_ONEWAY: u8 = 1;
 
-/// The most bytes a [`Header`] takes in postcard: four bytes, six varint `u64` of at most
-/// 10 bytes and one varint `u32` of at most 5.
-pub const MAX_HEADER: usize = 4 + 6 * 10 + 5;
+/// `flags` bit: the message ends with an 8-byte tag proving that its sender holds the
+/// session's secret (datagrams of a session, both ways; see [`crate::wire::tag`]).
+pub const FLAG_TAGGED: u8 = 2;
+
+/// The slot number of handshake messages ([`Kind::Open`], [`Kind::Attach`]) and their
+/// replies; never a call's slot.
+pub const HANDSHAKE_SLOT: u32 = u32::MAX;
+
+/// The most bytes a [`Header`] takes in postcard: four bytes, five varint `u64` of at
+/// most 10 bytes and two varint `u32` of at most 5.
+pub const MAX_HEADER: usize = 4 + 5 * 10 + 2 * 5;
 
 /// What a message is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,10 +26,16 @@ pub const MAX_HEADER: usize = 4 + 6 * 10 + 5;
 pub enum Kind {
     /// A call: client to server.
     Request = 0,
-    /// The answer to a call: server to client.
+    /// The answer to a call or a handshake: server to client.
     Reply = 1,
-    /// The client got a reply and the server may forget it (protocol RRA).
+    /// The client got the reply of (`session`, `slot`, `seq`) and the server may drop
+    /// its copy (protocol RRA).
     Ack = 2,
+    /// The client asks for a new session.
+    Open = 3,
+    /// The client proves it holds a session's secret, so that this stream connection
+    /// may use the session (after a reconnection).
+    Attach = 4,
 }
 
 impl Kind {
@@ -31,6 +45,8 @@ impl Kind {
             0 => Some(Kind::Request),
             1 => Some(Kind::Reply),
             2 => Some(Kind::Ack),
+            3 => Some(Kind::Open),
+            4 => Some(Kind::Attach),
             _ => None,
         }
     }
@@ -58,9 +74,23 @@ pub enum Status {
     UnknownBinding = 6,
     /// No object with that id is served here; payload: text. Not executed.
     UnknownObject = 7,
-    /// A duplicate of an at-most-once call that ran, whose reply was too large for the
-    /// server to keep; payload: text. Executed (once).
+    /// A duplicate of an at-most-once call that ran, whose reply the server did not
+    /// keep; payload: text. Executed (once).
     ReplyLost = 8,
+    /// The session is unknown here: never opened, forgotten (the server restarted, or
+    /// evicted it to stay within its memory bounds), or not attached to this connection.
+    /// This request did not run; earlier calls of the session that got no reply may or
+    /// may not have run. Payload: text, or empty.
+    BadSession = 9,
+    /// The slot or sequence number is not acceptable: no such slot in the session, or a
+    /// sequence number older than the slot's last call. Not executed. Payload: text.
+    Misordered = 10,
+    /// The invocation id was already used by another request (another method,
+    /// fingerprint or arguments). Not executed. Payload: text.
+    IdReused = 11,
+    /// The server is at a capacity limit (sessions per connection). Not executed.
+    /// Payload: text.
+    Busy = 12,
 }
 
 impl Status {
@@ -76,6 +106,10 @@ impl Status {
             6 => Status::UnknownBinding,
             7 => Status::UnknownObject,
             8 => Status::ReplyLost,
+            9 => Status::BadSession,
+            10 => Status::Misordered,
+            11 => Status::IdReused,
+            12 => Status::Busy,
             _ => return None,
         })
     }
@@ -93,9 +127,12 @@ pub struct Header {
     pub flags: u8,
     /// A [`Status`] code in replies; 0 otherwise.
     pub status: u8,
-    /// Invocation id, first half: the calling process incarnation's client id.
-    pub client: u64,
-    /// Invocation id, second half: the call's sequence number within that client.
+    /// Invocation id, part 1: the session the server granted the client (0: none).
+    pub session: u64,
+    /// Invocation id, part 2: the slot of the session the call occupies.
+    pub slot: u32,
+    /// Invocation id, part 3: the call's sequence number in its slot (handshakes: a
+    /// nonce the reply copies).
     pub seq: u64,
     /// Target, first half: the server's binding uid (0: any, for unbound clients).
     pub binding: u64,
@@ -105,16 +142,13 @@ pub struct Header {
     pub method: u32,
     /// The method's signature fingerprint, checked by the server before it runs anything.
     pub fingerprint: u64,
-    /// The highest sequence number below which the client has all its replies (its
-    /// acknowledged watermark); 0 when it says nothing.
-    pub ack: u64,
 }
 
 impl Header {
-    /// A request header.
+    /// A request header: invocation id (`session`, `slot`, `seq`), then the target and
+    /// the method.
     pub fn request(
-        client: u64,
-        seq: u64,
+        (session, slot, seq): (u64, u32, u64),
         binding: u64,
         object: u64,
         method: u32,
@@ -123,12 +157,26 @@ impl Header {
         Header {
             version: VERSION,
             kind: Kind::Request as u8,
-            client,
+            session,
+            slot,
             seq,
             binding,
             object,
             method,
             fingerprint,
+            ..Header::default()
+        }
+    }
+
+    /// A control message of `kind` (Ack, Open, Attach) about invocation (`session`,
+    /// `slot`, `seq`).
+    pub fn control(kind: Kind, session: u64, slot: u32, seq: u64) -> Header {
+        Header {
+            version: VERSION,
+            kind: kind as u8,
+            session,
+            slot,
+            seq,
             ..Header::default()
         }
     }
@@ -139,7 +187,6 @@ impl Header {
             kind: Kind::Reply as u8,
             flags: 0,
             status: status as u8,
-            ack: 0,
             ..*request
         }
     }
@@ -158,6 +205,11 @@ impl Header {
     pub fn is_oneway(&self) -> bool {
         self.flags & FLAG_ONEWAY != 0
     }
+
+    /// Whether the message ends with a session tag.
+    pub fn is_tagged(&self) -> bool {
+        self.flags & FLAG_TAGGED != 0
+    }
 }
 
 #[cfg(test)]
@@ -166,24 +218,24 @@ mod tests {
 
     #[test]
     fn header_bytes_are_as_documented() {
-        let h = Header::request(300, 1, 0, 7, 0xdead_beef, 1);
+        let h = Header::request((300, 2, 1), 0, 7, 0xdead_beef, 1);
         let bytes = postcard::to_allocvec(&h).unwrap();
-        // version kind flags status | client=300 (0xac 0x02) | seq=1 | binding=0 | object=7
-        // | method=0xdeadbeef as varint | fingerprint=1 | ack=0
+        // version kind flags status | session=300 (0xac 0x02) | slot=2 | seq=1 | binding=0
+        // | object=7 | method=0xdeadbeef as varint | fingerprint=1
         assert_eq!(
             bytes,
             [
-                1, 0, 0, 0, 0xac, 0x02, 1, 0, 7, 0xef, 0xfd, 0xb6, 0xf5, 0x0d, 1, 0
+                2, 0, 0, 0, 0xac, 0x02, 2, 1, 0, 7, 0xef, 0xfd, 0xb6, 0xf5, 0x0d, 1
             ]
         );
         let worst = Header {
-            client: u64::MAX,
+            session: u64::MAX,
+            slot: u32::MAX,
             seq: u64::MAX,
             binding: u64::MAX,
             object: u64::MAX,
             method: u32::MAX,
             fingerprint: u64::MAX,
-            ack: u64::MAX,
             ..h
         };
         assert_eq!(postcard::to_allocvec(&worst).unwrap().len(), MAX_HEADER);

@@ -7,17 +7,24 @@
 //! frame   = length:u32be message           (streams only; a datagram is one message)
 //! message = header payload
 //! header  = version:u8 kind:u8 flags:u8 status:u8
-//!           client:varint seq:varint binding:varint object:varint
-//!           method:varint fingerprint:varint ack:varint
-//! payload = postcard(arguments | results | exception | text)
+//!           session:varint slot:varint seq:varint binding:varint object:varint
+//!           method:varint fingerprint:varint
+//! payload = postcard(arguments | results | exception | text | handshake)
+//! tag     = 8 bytes, datagrams of a session only (see [`tag`])
 //! ```
 
 mod frame;
+pub mod handshake;
 mod header;
+mod limited;
 mod payload;
+pub mod tag;
 
 pub use frame::{DEFAULT_MAX_FRAME, FrameError, FrameReader, LENGTH_PREFIX};
-pub use header::{FLAG_ONEWAY, Header, Kind, MAX_HEADER, Status, VERSION};
+pub use header::{
+    FLAG_ONEWAY, FLAG_TAGGED, HANDSHAKE_SLOT, Header, Kind, MAX_HEADER, Status, VERSION,
+};
+pub use limited::MAX_DEPTH;
 pub use payload::{DecodeError, Message, Payload, decode};
 
 /// The largest message a UDP datagram carries (65,535 bytes less the IPv4 and UDP

@@ -8,7 +8,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::frame::LENGTH_PREFIX;
-use super::header::{Header, MAX_HEADER, VERSION};
+use super::header::{FLAG_TAGGED, Header, MAX_HEADER, VERSION};
+use super::limited::{Limited, Limits};
+use super::tag::{self, Secret, TAG_LEN};
 
 /// Room left at the front of every payload buffer: length prefix plus the largest header.
 const HEADROOM: usize = LENGTH_PREFIX + MAX_HEADER;
@@ -49,7 +51,8 @@ impl Payload {
         // One exact allocation: growing a large buffer step by step costs copies and, for
         // megabyte payloads, fresh pages from the kernel at every step.
         let size = postcard::experimental::serialized_size(value)?;
-        let mut buf = crate::buffers::take(HEADROOM + size);
+        // Room for a datagram's session tag too, so that tagging never reallocates.
+        let mut buf = crate::buffers::take(HEADROOM + size + TAG_LEN);
         buf.resize(HEADROOM, 0);
         let buf = postcard::to_io(value, buf)?;
         Ok(Payload { buf })
@@ -99,7 +102,7 @@ pub struct Message {
 impl Message {
     /// A message received or stored whole (header and payload), to send again.
     pub fn from_bytes(message: &[u8]) -> Message {
-        let mut buf = Vec::with_capacity(LENGTH_PREFIX + message.len());
+        let mut buf = Vec::with_capacity(LENGTH_PREFIX + message.len() + TAG_LEN);
         let len = u32::try_from(message.len()).unwrap_or(u32::MAX);
         buf.extend_from_slice(&len.to_be_bytes());
         buf.extend_from_slice(message);
@@ -117,6 +120,16 @@ impl Message {
     /// The message as a stream frame: big-endian length, then header and payload.
     pub fn frame(&self) -> &[u8] {
         &self.buf[self.start - LENGTH_PREFIX..]
+    }
+
+    /// The same message as a datagram of a session: the `TAGGED` flag set and the tag
+    /// under `secret` appended.
+    pub fn tagged(mut self, secret: &Secret) -> Message {
+        // The flags are the third byte of every header.
+        self.buf[self.start + 2] |= FLAG_TAGGED;
+        let tag = tag::tag(secret, &self.buf[self.start..]);
+        self.buf.extend_from_slice(&tag);
+        self
     }
 
     /// The buffer, for reuse once the message is sent.
@@ -149,12 +162,28 @@ impl Message {
 }
 
 /// Decodes a whole payload as a `T`, refusing leftover bytes.
+///
+/// The bytes come from a peer and may be hostile, so decoding goes through
+/// [`Limited`], which refuses more than [`MAX_DEPTH`](super::MAX_DEPTH) levels of
+/// nesting (which would overflow the stack) and more seq elements and map entries than
+/// `bytes.len()` + 65,536 (elements of no bytes, which would loop for ever), and never
+/// reserves room for a map's declared length. Either is reported as
+/// [`DecodeError::Malformed`].
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
-    let (value, rest) =
-        postcard::take_from_bytes::<T>(bytes).map_err(|e| DecodeError::Malformed {
-            what,
-            message: e.to_string(),
-        })?;
+    let limits = Limits::for_payload(bytes.len());
+    let mut deserializer = postcard::Deserializer::from_bytes(bytes);
+    let malformed = |message: String| DecodeError::Malformed { what, message };
+    let value = T::deserialize(Limited::new(&mut deserializer, &limits)).map_err(|e| {
+        // postcard drops the message of a custom error; the limits keep the reason.
+        malformed(match limits.exceeded() {
+            Some(exceeded) => exceeded.to_string(),
+            None => e.to_string(),
+        })
+    })?;
+    // A slice's remainder is always there; the error is postcard's signature only.
+    let rest = deserializer
+        .finalize()
+        .map_err(|e| malformed(e.to_string()))?;
     if !rest.is_empty() {
         return Err(DecodeError::Trailing {
             what,
@@ -170,7 +199,7 @@ mod tests {
 
     #[test]
     fn a_sealed_message_parses_back() {
-        let header = Header::request(1, 2, 3, 4, 5, 6);
+        let header = Header::request((1, 2, 3), 4, 5, 6, 7);
         let msg = Payload::encode(&("hi", 7u16)).unwrap().seal(&header);
         let frame = msg.frame().to_vec();
         let len = u32::from_be_bytes(frame[..4].try_into().unwrap()) as usize;

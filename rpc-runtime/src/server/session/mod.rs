@@ -1,0 +1,404 @@
+//! Sessions: the server's memory of each client's calls, bounded by construction.
+//!
+//! A client opens a session with a handshake and gets an id and a 128-bit secret (see
+//! [`crate::wire::tag`] for how the secret is used). The session has a fixed number of
+//! [slots](slot); each remembers the last call made on it, so the session holds at most
+//! one reply per slot, and memory is *sessions × slots × reply size*, whatever the
+//! traffic (this is the design of NFSv4.1 sessions, RFC 8881 §2.10.6).
+//!
+//! Everything is charged at what it really costs, and bounded: stored replies per
+//! session, bytes of all sessions, the number of sessions. When a bound would be
+//! exceeded, whole sessions are forgotten, least recently used first, never single
+//! replies: a request naming a forgotten session is refused with
+//! [`Status::BadSession`](crate::wire::Status::BadSession), so its client learns that
+//! its unanswered calls' outcome is unknown, and nothing runs twice. The only work done
+//! beside a request is evicting a few sessions when a bound is crossed: there is no
+//! periodic sweep.
+
+mod slot;
+
+pub(crate) use slot::Verdict;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use slot::Slot;
+
+use super::limits::Limits;
+use super::reply_sink::ReplySink;
+use crate::id::random_u64;
+use crate::wire::tag::Secret;
+
+/// What a session costs besides its slots and replies: the session itself, its entry in
+/// the table's map (with the map's spare capacity) and in the recency index.
+pub const SESSION_COST: usize = std::mem::size_of::<Session>() + 2 * (8 + 8) + 64 + 32;
+
+/// What one slot costs.
+pub const SLOT_COST: usize = std::mem::size_of::<Slot>();
+
+/// What the sessions hold and have done, for monitoring.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SessionStats {
+    /// Sessions held now.
+    pub sessions: usize,
+    /// Bytes held now: sessions, slots and stored replies at their real cost.
+    pub bytes: usize,
+    /// Replies stored now.
+    pub replies: usize,
+    /// Sessions opened so far.
+    pub opened: u64,
+    /// Sessions forgotten to stay within [`Limits::history_bytes`] or
+    /// [`Limits::max_sessions`] while still in use; their clients were told so.
+    pub evicted: u64,
+    /// Sessions forgotten after [`Limits::session_idle`] without use.
+    pub expired: u64,
+    /// Replies not stored because they were too large or their session was full.
+    pub not_kept: u64,
+}
+
+struct Session {
+    secret: Secret,
+    slots: Box<[Slot]>,
+    /// Bytes of stored replies.
+    stored: usize,
+    /// Position in the recency index.
+    tick: u64,
+    last_used: Instant,
+}
+
+impl Session {
+    fn cost(&self) -> usize {
+        SESSION_COST + self.slots.len() * SLOT_COST + self.stored
+    }
+}
+
+#[derive(Default)]
+struct Table {
+    map: HashMap<u64, Session>,
+    /// Sessions by last use, oldest first.
+    recency: BTreeMap<u64, u64>,
+    tick: u64,
+    stats: SessionStats,
+}
+
+/// Every session of a server.
+pub(crate) struct Sessions {
+    limits: Limits,
+    /// Keys request digests, so that no one can choose two requests with one digest.
+    digest_seed: u64,
+    table: Mutex<Table>,
+}
+
+impl Sessions {
+    pub fn new(limits: Limits) -> Sessions {
+        Sessions {
+            limits,
+            digest_seed: random_u64(),
+            table: Mutex::new(Table::default()),
+        }
+    }
+
+    fn table(&self) -> MutexGuard<'_, Table> {
+        // Every update is whole under the lock; a panic elsewhere cannot tear it.
+        self.table.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The digest of a request: what must match for a copy to be a duplicate.
+    pub fn digest(&self, object: u64, method: u32, fingerprint: u64, flags: u8, args: &[u8]) -> u64 {
+        let seed = self.digest_seed ^ object.rotate_left(17) ^ u64::from(method).rotate_left(41);
+        xxhash_rust::xxh3::xxh3_64_with_seed(args, seed ^ fingerprint ^ u64::from(flags))
+    }
+
+    /// Opens a session of at most `slots` slots: its id, secret and slot count.
+    pub fn open(&self, slots: u32, now: Instant) -> (u64, Secret, u32) {
+        let slots = slots.clamp(1, self.limits.max_slots.max(1));
+        let mut secret = [0u8; 16];
+        secret[..8].copy_from_slice(&random_u64().to_le_bytes());
+        secret[8..].copy_from_slice(&random_u64().to_le_bytes());
+        let mut table = self.table();
+        table.expire_idle(self.limits.session_idle, now);
+        while table.map.len() >= self.limits.max_sessions.max(1) {
+            if !table.evict_oldest(None) {
+                break;
+            }
+        }
+        let id = loop {
+            let id = random_u64();
+            if !table.map.contains_key(&id) {
+                break id;
+            }
+        };
+        let session = Session {
+            secret,
+            slots: (0..slots).map(|_| Slot::EMPTY).collect(),
+            stored: 0,
+            tick: 0,
+            last_used: now,
+        };
+        table.stats.bytes += session.cost();
+        table.stats.opened += 1;
+        table.map.insert(id, session);
+        table.touch(id, now);
+        table.evict_over(self.limits.history_bytes, id);
+        (id, secret, slots)
+    }
+
+    /// The secret of session `id`, if it is held.
+    pub fn secret(&self, id: u64) -> Option<Secret> {
+        self.table().map.get(&id).map(|s| s.secret)
+    }
+
+    /// Judges request (`id`, `slot`, `seq`) with `digest` from `peer`; see [`Verdict`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn begin(
+        &self,
+        (id, slot, seq): (u64, u32, u64),
+        digest: u64,
+        peer: u64,
+        oneway: bool,
+        redirect: Option<Arc<dyn ReplySink>>,
+        now: Instant,
+    ) -> Verdict {
+        let mut table = self.table();
+        let Some(session) = table.map.get_mut(&id) else {
+            return Verdict::NoSession;
+        };
+        let Some(slot) = session.slots.get_mut(slot as usize) else {
+            return Verdict::NoSlot;
+        };
+        let (verdict, freed) = slot.begin(seq, digest, peer, oneway, redirect);
+        session.stored -= freed;
+        let replies_freed = usize::from(freed > 0);
+        table.stats.bytes -= freed;
+        table.stats.replies -= replies_freed;
+        table.touch(id, now);
+        verdict
+    }
+
+    /// Records the end of call (`id`, `slot`, `seq`) with its reply (the whole message)
+    /// when it has one to send again; returns a connection to also send it to.
+    pub fn finish(
+        &self,
+        (id, slot, seq): (u64, u32, u64),
+        reply: Option<&[u8]>,
+    ) -> Option<Arc<dyn ReplySink>> {
+        let mut table = self.table();
+        let max_reply = self.limits.max_stored_reply;
+        let session_bytes = self.limits.session_bytes;
+        let session = table.map.get_mut(&id)?;
+        let stored = session.stored;
+        let slot = session.slots.get_mut(slot as usize)?;
+        let wanted = reply.is_some();
+        let (redirect, now_stored) = slot.finish(seq, reply, |cost| {
+            cost <= max_reply + 32 && stored + cost <= session_bytes
+        });
+        session.stored += now_stored;
+        table.stats.bytes += now_stored;
+        if now_stored > 0 {
+            table.stats.replies += 1;
+            table.evict_over(self.limits.history_bytes, id);
+        } else if wanted {
+            table.stats.not_kept += 1;
+        }
+        redirect
+    }
+
+    /// The client of session `id` has the reply of (`slot`, `seq`): drop it.
+    pub fn acknowledge(&self, (id, slot, seq): (u64, u32, u64)) {
+        let mut table = self.table();
+        let Some(session) = table.map.get_mut(&id) else {
+            return;
+        };
+        let Some(slot) = session.slots.get_mut(slot as usize) else {
+            return;
+        };
+        let freed = slot.acknowledge(seq);
+        session.stored -= freed;
+        table.stats.bytes -= freed;
+        table.stats.replies -= usize::from(freed > 0);
+    }
+
+    pub fn stats(&self) -> SessionStats {
+        let table = self.table();
+        SessionStats {
+            sessions: table.map.len(),
+            ..table.stats
+        }
+    }
+}
+
+impl Table {
+    /// Marks session `id` used now.
+    fn touch(&mut self, id: u64, now: Instant) {
+        self.tick += 1;
+        let tick = self.tick;
+        if let Some(session) = self.map.get_mut(&id) {
+            self.recency.remove(&session.tick);
+            session.tick = tick;
+            session.last_used = now;
+            self.recency.insert(tick, id);
+        }
+    }
+
+    /// Forgets the least recently used session other than `keep`; false if none.
+    fn evict_oldest(&mut self, keep: Option<u64>) -> bool {
+        let oldest = self
+            .recency
+            .iter()
+            .map(|(_, &id)| id)
+            .find(|&id| Some(id) != keep);
+        let Some(id) = oldest else {
+            return false;
+        };
+        self.forget(id);
+        self.stats.evicted += 1;
+        true
+    }
+
+    /// Forgets sessions while over `budget` bytes, keeping `keep` (the one being charged;
+    /// its own bounds are the slot count and the per-session reply bytes).
+    fn evict_over(&mut self, budget: usize, keep: u64) {
+        while self.stats.bytes > budget {
+            if !self.evict_oldest(Some(keep)) {
+                break;
+            }
+        }
+    }
+
+    /// Forgets a few sessions idle for `idle` or longer (a few per call, so that the
+    /// work is spread over the calls that open sessions).
+    fn expire_idle(&mut self, idle: std::time::Duration, now: Instant) {
+        for _ in 0..4 {
+            let Some((_, &id)) = self.recency.first_key_value() else {
+                return;
+            };
+            let idle_long = self
+                .map
+                .get(&id)
+                .is_some_and(|s| now.duration_since(s.last_used) >= idle);
+            if !idle_long {
+                return;
+            }
+            self.forget(id);
+            self.stats.expired += 1;
+        }
+    }
+
+    fn forget(&mut self, id: u64) {
+        if let Some(session) = self.map.remove(&id) {
+            self.recency.remove(&session.tick);
+            self.stats.bytes -= session.cost();
+            self.stats.replies -= session
+                .slots
+                .iter()
+                .filter(|s| s.stored() > 0)
+                .count();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_slots: 4,
+            ..Limits::default()
+        }
+    }
+
+    #[test]
+    fn a_session_runs_each_call_once_and_other_sessions_are_apart() {
+        let sessions = Sessions::new(limits());
+        let now = Instant::now();
+        let (a, _, slots) = sessions.open(100, now);
+        assert_eq!(slots, 4, "the grant is capped");
+        let (b, _, _) = sessions.open(4, now);
+        let begin = |id, slot, seq| sessions.begin((id, slot, seq), 1, 0, false, None, now);
+        assert_eq!(begin(a, 0, 1), Verdict::Run);
+        assert_eq!(begin(b, 0, 1), Verdict::Run, "another session's slot 0");
+        assert_eq!(begin(a, 4, 1), Verdict::NoSlot);
+        assert_eq!(begin(99, 0, 1), Verdict::NoSession);
+        sessions.finish((a, 0, 1), Some(b"ok"));
+        assert_eq!(begin(a, 0, 1), Verdict::Replay(Box::from(&b"ok"[..])));
+        let stats = sessions.stats();
+        assert_eq!((stats.sessions, stats.replies), (2, 1));
+        assert_eq!(
+            stats.bytes,
+            2 * (SESSION_COST + 4 * SLOT_COST) + slot::stored_cost(2)
+        );
+        sessions.acknowledge((a, 0, 1));
+        assert_eq!(sessions.stats().bytes, 2 * (SESSION_COST + 4 * SLOT_COST));
+    }
+
+    #[test]
+    fn over_the_budget_whole_sessions_go_least_recently_used_first() {
+        let one = SESSION_COST + 4 * SLOT_COST;
+        let sessions = Sessions::new(Limits {
+            history_bytes: 3 * one + 100,
+            ..limits()
+        });
+        let now = Instant::now();
+        let ids: Vec<u64> = (0..3).map(|_| sessions.open(4, now).0).collect();
+        // Use the first, so the second is the least recently used.
+        assert_eq!(
+            sessions.begin((ids[0], 0, 1), 1, 0, false, None, now),
+            Verdict::Run
+        );
+        sessions.finish((ids[0], 0, 1), Some(&[0; 200]));
+        assert!(sessions.secret(ids[1]).is_none(), "evicted");
+        assert!(sessions.secret(ids[0]).is_some() && sessions.secret(ids[2]).is_some());
+        let stats = sessions.stats();
+        assert_eq!(stats.evicted, 1);
+        assert!(stats.bytes <= 3 * one + 100, "{stats:?}");
+        assert_eq!(
+            sessions.begin((ids[1], 0, 1), 1, 0, false, None, now),
+            Verdict::NoSession,
+            "refused, not run again"
+        );
+    }
+
+    #[test]
+    fn the_session_cap_and_idle_time_forget_sessions() {
+        let sessions = Sessions::new(Limits {
+            max_sessions: 2,
+            session_idle: std::time::Duration::from_secs(5),
+            ..limits()
+        });
+        let t = Instant::now();
+        let a = sessions.open(1, t).0;
+        let b = sessions.open(1, t).0;
+        let c = sessions.open(1, t).0;
+        assert!(sessions.secret(a).is_none() && sessions.secret(b).is_some());
+        let later = t + std::time::Duration::from_secs(6);
+        sessions.open(1, later);
+        let stats = sessions.stats();
+        assert!(sessions.secret(b).is_none() && sessions.secret(c).is_none());
+        assert_eq!((stats.evicted, stats.expired, stats.sessions), (1, 2, 1));
+    }
+
+    #[test]
+    fn replies_beyond_the_session_bytes_are_not_kept() {
+        let sessions = Sessions::new(Limits {
+            session_bytes: 100,
+            ..limits()
+        });
+        let now = Instant::now();
+        let (id, _, _) = sessions.open(4, now);
+        for slot in 0..2 {
+            sessions.begin((id, slot, 1), 1, 0, false, None, now);
+            sessions.finish((id, slot, 1), Some(&[0; 60]));
+        }
+        assert_eq!(
+            sessions.begin((id, 0, 1), 1, 0, false, None, now),
+            Verdict::Replay(vec![0; 60].into())
+        );
+        assert_eq!(
+            sessions.begin((id, 1, 1), 1, 0, false, None, now),
+            Verdict::ReplyLost
+        );
+        assert_eq!(sessions.stats().not_kept, 1);
+    }
+}

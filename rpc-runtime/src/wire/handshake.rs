@@ -1,0 +1,42 @@
+//! The payloads of the session handshake: [`Kind::Open`](super::Kind::Open) and
+//! [`Kind::Attach`](super::Kind::Attach) requests and the server's answer to an Open.
+//!
+//! `docs/PROTOCOL.md` §4 gives their bytes and the rules around them.
+
+use serde::{Deserialize, Serialize};
+
+use super::tag::Secret;
+
+/// The smallest Open datagram a server answers: its answer must not be larger than the
+/// datagram that asked for it, so that nobody can use the server to flood a forged
+/// source address with more bytes than they sent.
+pub const MIN_OPEN_DATAGRAM: usize = 128;
+
+/// Payload of an Open request.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OpenRequest {
+    /// How many slots (calls in flight at once) the client would like.
+    pub slots: u32,
+    /// Zero bytes that make an Open datagram at least [`MIN_OPEN_DATAGRAM`] long; empty
+    /// over streams.
+    #[serde(with = "serde_bytes")]
+    pub padding: Vec<u8>,
+}
+
+/// Payload of the reply (status Ok) to an Open; the reply's `session` field carries the
+/// new session's id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Opened {
+    /// The session's secret: over UDP it keys every datagram's tag; over a stream, an
+    /// Attach on a new connection shows it.
+    pub secret: Secret,
+    /// How many slots the server granted (at least 1, at most what was asked).
+    pub slots: u32,
+}
+
+/// Payload of an Attach request; the request's `session` field names the session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AttachRequest {
+    /// The secret the session was opened with.
+    pub secret: Secret,
+}
