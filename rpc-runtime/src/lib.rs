@@ -44,8 +44,8 @@ pub use client::{
 };
 pub use error::{CallError, ConnectError, Outcome};
 pub use server::{
-    Concurrency, Limits, Reply, Server, ServerConfig, ServerHandle, SessionStats,
-    ServerStats, Service,
+    Concurrency, Limits, Reply, Server, ServerConfig, ServerHandle, ServerStats, Service,
+    SessionStats,
 };
 pub use spec::{InterfaceSpec, MethodSpec, Semantics};
 

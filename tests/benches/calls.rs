@@ -193,12 +193,10 @@ async fn run() {
         &micros(w),
         r as f64 / w as f64,
     );
-    let history = udp_server.stats().history;
+    let sessions = udp_server.stats().sessions;
     println!(
-        "\nReply history after the UDP run: {} entries, {} bytes: {} bytes per entry for a 64-byte echo (64 of bookkeeping + the reply message).",
-        history.entries,
-        history.bytes,
-        history.bytes / history.entries.max(1)
+        "\nSessions after the UDP run: {} session(s), {} stored replies, {} bytes in all (slot tables included).",
+        sessions.sessions, sessions.replies, sessions.bytes,
     );
 
     println!(

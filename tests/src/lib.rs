@@ -26,3 +26,4 @@ pub mod ledger_idl {
 pub mod calc_trait;
 pub mod echo;
 pub mod ledger;
+pub mod raw;

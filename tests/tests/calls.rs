@@ -212,7 +212,10 @@ fn shapes_have_defaults_for_out_parameters() {
 #[tokio::test]
 async fn oversized_requests_are_refused_before_sending_and_oversized_results_become_faults() {
     let running = support::start(ServerConfig {
-        max_frame: 64 << 10,
+        limits: rpc_runtime::Limits {
+            max_frame: 64 << 10,
+            ..rpc_runtime::Limits::default()
+        },
         ..ServerConfig::default()
     })
     .await;

@@ -1,129 +1,140 @@
-//! The reply history: duplicate requests of at-most-once calls do not run again, over a
-//! raw socket where the test controls invocation ids.
+//! Duplicate requests of at-most-once calls do not run again, over a raw socket where the
+//! test sets every field of the invocation id (session, slot, sequence number).
 
 mod support;
 
 use std::time::Duration;
 
-use rpc_runtime::wire::{Header, Kind, Message, Payload, Status};
-use tests::types::echo_interface::methods;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
+use rpc_runtime::wire::{Header, Kind, Payload, Status};
+use tests::raw::{RawStream, message, request_header};
+use tests::types::echo_interface::{OBJECT, methods};
 
-/// A request of `method` from client 77 numbered `seq`, carrying watermark `ack`, with
-/// its arguments encoded as generated code would (a struct is its fields in order, like
-/// a tuple).
-fn request<A: rpc_runtime::serde::Serialize>(
-    method: &rpc_runtime::MethodSpec,
-    seq: u64,
-    ack: u64,
-    args: &A,
-) -> Vec<u8> {
-    let mut header = Header::request(
-        77,
-        seq,
-        0,
-        tests::types::echo_interface::OBJECT,
-        method.id,
-        method.fingerprint,
-    );
-    header.ack = ack;
-    Payload::encode(args)
-        .expect("encodable")
-        .seal(&header)
-        .frame()
-        .to_vec()
-}
-
-/// The next reply on `raw`, or None if none comes within `wait`.
-async fn reply(raw: &mut TcpStream, wait: Duration) -> Option<(Header, Vec<u8>)> {
-    let read = async {
-        let len = raw.read_u32().await.ok()? as usize;
-        let mut message = vec![0; len];
-        raw.read_exact(&mut message).await.ok()?;
-        let (header, payload) = Message::parse(&message).ok()?;
-        Some((header, payload.to_vec()))
-    };
-    tokio::time::timeout(wait, read).await.ok().flatten()
-}
+const WAIT: Duration = Duration::from_secs(2);
+const SHORT: Duration = Duration::from_millis(150);
 
 #[tokio::test]
 async fn a_duplicate_at_most_once_request_runs_once_and_gets_the_stored_reply() {
     let running = support::echo().await;
-    let mut raw = TcpStream::connect(running.address()).await.unwrap();
-    let nap = request(&methods::NAP, 1, 1, &(40u32,));
-
-    raw.write_all(&nap).await.unwrap();
-    raw.write_all(&nap).await.unwrap(); // while the first copy runs: dropped
-    let (first, payload) = reply(&mut raw, Duration::from_secs(2))
-        .await
-        .expect("a reply");
-    assert_eq!(first.status(), Some(Status::Ok));
-    assert!(
-        reply(&mut raw, Duration::from_millis(100)).await.is_none(),
-        "one reply for two copies"
+    let mut raw = RawStream::connect(&running.address()).await;
+    let (session, _) = raw.open(4).await;
+    let nap = message(
+        &request_header(OBJECT, &methods::NAP, (session, 0, 1)),
+        &(40u32,),
     );
 
-    raw.write_all(&nap).await.unwrap(); // after it finished: the stored reply again
-    let (again, again_payload) = reply(&mut raw, Duration::from_secs(2))
-        .await
-        .expect("a resent reply");
-    assert_eq!((again, again_payload), (first, payload.clone()));
+    raw.send(&nap).await;
+    raw.send(&nap).await; // while the first copy runs: dropped
+    let first = raw.recv(WAIT).await.expect("a reply");
+    assert_eq!(first.0.status(), Some(Status::Ok));
+    let second = raw.recv(SHORT).await;
+    assert!(
+        second.is_none(),
+        "one reply for two copies: {second:?} {:?}",
+        running.server.stats()
+    );
+
+    raw.send(&nap).await; // after it finished: the stored reply again
+    let again = raw.recv(WAIT).await.expect("a resent reply");
+    assert_eq!(again, first);
 
     let stats = running.server.stats();
     assert_eq!(stats.executions, 1);
     assert_eq!(stats.duplicates_filtered, 2);
     assert_eq!(stats.replies_resent, 1);
-    assert_eq!(stats.history.entries, 1);
+    assert_eq!(stats.sessions.replies, 1);
 
-    // Seq 2 says the client is done with everything below 2: seq 1 is forgotten, and a
-    // late copy of it is stale, neither run nor answered.
-    raw.write_all(&request(&methods::FAIL, 2, 2, &(5i32,)))
-        .await
-        .unwrap();
-    let (header, _) = reply(&mut raw, Duration::from_secs(2))
-        .await
-        .expect("fail(5) replies");
+    // The slot's next call tells the server the client has the first reply: it is
+    // dropped, and a late copy of the first call is older than the slot's last call,
+    // neither run nor answered.
+    let fail = message(
+        &request_header(OBJECT, &methods::FAIL, (session, 0, 2)),
+        &(5i32,),
+    );
+    raw.send(&fail).await;
+    let (header, _) = raw.recv(WAIT).await.expect("fail(5) replies");
     assert_eq!((header.seq, header.status()), (2, Some(Status::Ok)));
-    raw.write_all(&nap).await.unwrap();
+    raw.send(&nap).await;
     assert!(
-        reply(&mut raw, Duration::from_millis(150)).await.is_none(),
+        raw.recv(SHORT).await.is_none(),
         "a stale duplicate gets nothing"
     );
     let stats = running.server.stats();
     assert_eq!(stats.executions, 2);
-    assert_eq!(stats.history.entries, 1, "only seq 2 is kept");
+    assert_eq!(stats.sessions.replies, 1, "only seq 2's reply is kept");
 
-    // An acknowledgement forgets seq 2 (protocol RRA).
-    let ack = Payload::empty().seal(&Header {
-        kind: Kind::Ack as u8,
-        ..Header::request(77, 2, 0, 0, 0, 0)
-    });
-    raw.write_all(ack.frame()).await.unwrap();
+    // An acknowledgement drops seq 2's reply (protocol RRA), and leaves a mark: a copy
+    // of seq 2 arriving later still does not run.
+    raw.send(&Payload::empty().seal(&Header::control(Kind::Ack, session, 0, 2)))
+        .await;
     tokio::time::sleep(Duration::from_millis(50)).await;
-    assert_eq!(running.server.stats().history.entries, 0);
+    assert_eq!(running.server.stats().sessions.replies, 0);
+    raw.send(&fail).await;
+    assert!(raw.recv(SHORT).await.is_none(), "a duplicate after the ack");
+    assert_eq!(running.server.stats().executions, 2);
 }
 
 #[tokio::test]
-async fn idempotent_requests_run_every_copy() {
+async fn an_invocation_id_reused_for_another_request_is_refused() {
     let running = support::echo().await;
-    let mut raw = TcpStream::connect(running.address()).await.unwrap();
+    let mut raw = RawStream::connect(&running.address()).await;
+    let (session, _) = raw.open(1).await;
+    let id = (session, 0, 1);
+    raw.send(&message(
+        &request_header(OBJECT, &methods::FAIL, id),
+        &(1i32,),
+    ))
+    .await;
+    let (first, payload) = raw.recv(WAIT).await.expect("a reply");
+    assert_eq!(first.status(), Some(Status::Ok));
+    for (what, other) in [
+        (
+            "other arguments",
+            message(&request_header(OBJECT, &methods::FAIL, id), &(2i32,)),
+        ),
+        (
+            "another method",
+            message(&request_header(OBJECT, &methods::NAP, id), &(1u32,)),
+        ),
+    ] {
+        raw.send(&other).await;
+        let (header, text) = raw.recv(WAIT).await.expect("a refusal");
+        assert_eq!(header.status(), Some(Status::IdReused), "{what}");
+        assert_ne!(text, payload, "{what}: never the other call's reply");
+    }
+    assert_eq!(running.server.stats().executions, 1);
+}
+
+#[tokio::test]
+async fn at_most_once_calls_outside_a_session_are_refused_and_idempotent_ones_run() {
+    let running = support::echo().await;
+    let mut raw = RawStream::connect(&running.address()).await;
+    raw.send(&message(
+        &request_header(OBJECT, &methods::FAIL, (0, 0, 1)),
+        &(1i32,),
+    ))
+    .await;
+    let (header, _) = raw.recv(WAIT).await.expect("a refusal");
+    assert_eq!(header.status(), Some(Status::BadSession));
+
     let value = tests::types::Everything::default();
-    let everything = request(&methods::EVERYTHING, 1, 1, &(value,));
-    raw.write_all(&everything).await.unwrap();
-    raw.write_all(&everything).await.unwrap();
-    assert!(reply(&mut raw, Duration::from_secs(2)).await.is_some());
-    assert!(reply(&mut raw, Duration::from_secs(2)).await.is_some());
+    let everything = message(
+        &request_header(OBJECT, &methods::EVERYTHING, (0, 0, 1)),
+        &(value,),
+    );
+    raw.send(&everything).await;
+    raw.send(&everything).await;
+    assert!(raw.recv(WAIT).await.is_some());
+    assert!(raw.recv(WAIT).await.is_some());
     let stats = running.server.stats();
     assert_eq!((stats.executions, stats.duplicates_filtered), (2, 0));
     assert_eq!(
-        stats.history.entries, 0,
-        "at-least-once calls keep no history"
+        stats.sessions.replies, 0,
+        "at-least-once calls keep no reply"
     );
 }
 
 #[tokio::test]
-async fn generated_clients_keep_the_history_small_with_their_watermark() {
+async fn generated_clients_keep_one_reply_per_slot_in_use() {
     let running = support::echo().await;
     let echo = running.client().await;
     for i in 1..=200 {
@@ -131,12 +142,12 @@ async fn generated_clients_keep_the_history_small_with_their_watermark() {
     }
     let stats = running.server.stats();
     assert_eq!(stats.executions, 200);
-    assert!(stats.history.entries <= 1, "{stats:?}");
-    assert_eq!(stats.history.evicted, 0);
+    assert_eq!(stats.sessions.replies, 1, "{stats:?}");
+    assert_eq!(stats.sessions.evicted, 0);
 }
 
 #[tokio::test]
-async fn with_rra_the_client_acknowledges_and_the_history_empties() {
+async fn with_rra_the_client_acknowledges_and_no_reply_is_kept() {
     let running = support::echo().await;
     let config = rpc_runtime::ChannelConfig {
         acknowledge: rpc_runtime::Acknowledge::Rra,
@@ -150,7 +161,7 @@ async fn with_rra_the_client_acknowledges_and_the_history_empties() {
     let stats = running.server.stats();
     assert_eq!(stats.executions, 50);
     assert_eq!(
-        stats.history.entries, 0,
+        stats.sessions.replies, 0,
         "every reply acknowledged: {stats:?}"
     );
 }

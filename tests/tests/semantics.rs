@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use rpc_runtime::chaos::{Faults, Proxy};
 use rpc_runtime::{
-    CallError, Channel, ChannelConfig, HistoryConfig, RetryPolicy, Server, ServerConfig,
-    ServerHandle, Transport,
+    CallError, Channel, ChannelConfig, Limits, RetryPolicy, Server, ServerConfig, ServerHandle,
+    Transport,
 };
 use tests::ledger::Counts;
 use tests::ledger_idl::{LedgerClient, LedgerServer};
@@ -37,9 +37,9 @@ fn lossy(seed: u64) -> Faults {
 
 fn server_config() -> ServerConfig {
     ServerConfig {
-        history: HistoryConfig {
-            max_bytes: HISTORY_CAP,
-            ..HistoryConfig::default()
+        limits: Limits {
+            history_bytes: HISTORY_CAP,
+            ..Limits::default()
         },
         ..ServerConfig::default()
     }
@@ -158,7 +158,7 @@ async fn at_most_once_holds_under_loss_duplication_and_reordering() {
         "{stats:?}"
     );
     assert!(
-        stats.history.bytes <= HISTORY_CAP,
+        stats.sessions.bytes <= HISTORY_CAP,
         "history over its cap: {stats:?}"
     );
 }
@@ -185,7 +185,7 @@ async fn at_least_once_runs_every_ok_call_at_least_once() {
         lossy.server.stats()
     );
     assert_eq!(
-        lossy.server.stats().history.entries,
+        lossy.server.stats().sessions.replies,
         0,
         "idempotent calls keep no history"
     );
@@ -273,5 +273,5 @@ async fn at_most_once_holds_over_tcp_with_connections_cut() {
         "the proxy cut connections: {:?}",
         proxy.stats()
     );
-    assert!(stats.history.bytes <= HISTORY_CAP, "{stats:?}");
+    assert!(stats.sessions.bytes <= HISTORY_CAP, "{stats:?}");
 }

@@ -222,9 +222,9 @@ impl Connection {
                     None => message,
                 };
                 match socket.send(message.datagram()).await {
-                Ok(_) => true,
-                // An ICMP error for an earlier datagram: the server may come back.
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => true,
+                    Ok(_) => true,
+                    // An ICMP error for an earlier datagram: the server may come back.
+                    Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => true,
                     Err(e) => {
                         self.close(&format!("sending failed: {e}"));
                         false

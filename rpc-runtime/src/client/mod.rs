@@ -489,14 +489,21 @@ impl Client {
                     let id = lease.id();
                     let reply = conn.register(id.1, id.2);
                     let payload = self.encode(method, request)?;
-                    let message =
-                        match self.seal(&channel, method, payload, id, binding, 0, conn.is_datagram()) {
-                            Ok(message) => message,
-                            Err(e) => {
-                                conn.forget(id.1, id.2);
-                                return Err(e);
-                            }
-                        };
+                    let message = match self.seal(
+                        &channel,
+                        method,
+                        payload,
+                        id,
+                        binding,
+                        0,
+                        conn.is_datagram(),
+                    ) {
+                        Ok(message) => message,
+                        Err(e) => {
+                            conn.forget(id.1, id.2);
+                            return Err(e);
+                        }
+                    };
                     if conn.send(message).await {
                         sent = true;
                         // Over a stream the reply is waited for until the deadline; a
@@ -615,23 +622,17 @@ impl Client {
     where
         Req: Serialize + ?Sized,
     {
-        let deadline = tokio::time::Instant::now() + self.timeout;
         let payload = self.encode(method, request)?;
         let (channel, binding) = self.target().await?;
         let conn = channel.connection().await?;
         let Some(session) = conn.session() else {
             return Err(CallError::Protocol("a connection without a session".into()));
         };
-        // The slot is held only while sending: a oneway call is finished once sent.
-        let lease = session
-            .lease(deadline)
-            .await
-            .ok_or_else(|| no_free_slot(self.timeout))?;
         let message = self.seal(
             &channel,
             method,
             payload,
-            lease.id(),
+            session.oneway_id(),
             binding,
             FLAG_ONEWAY,
             conn.is_datagram(),

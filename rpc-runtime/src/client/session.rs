@@ -6,8 +6,7 @@
 //! `server::session`). When every slot is taken, a new call waits for one: the slot
 //! count is the most calls a channel has in flight.
 
-use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -17,7 +16,7 @@ use super::connection::Connection;
 use crate::id::random_u64;
 use crate::wire::handshake::{AttachRequest, MIN_OPEN_DATAGRAM, OpenRequest, Opened};
 use crate::wire::tag::Secret;
-use crate::wire::{self, HANDSHAKE_SLOT, Header, Kind, Payload, Status};
+use crate::wire::{self, HANDSHAKE_SLOT, Header, Kind, ONEWAY_SLOT, Payload, Status};
 
 /// A session the server granted.
 pub(crate) struct ClientSession {
@@ -28,13 +27,15 @@ pub(crate) struct ClientSession {
     slots: Mutex<Slots>,
     /// The server said it does not know the session.
     lost: AtomicBool,
+    /// The number of the last oneway call.
+    oneway_seq: AtomicU64,
 }
 
 struct Slots {
-    /// Free slots, least recently used first: a slot is reused as late as possible, so
-    /// that a late duplicate of its previous call is older than its next one by as much
-    /// as possible.
-    free: VecDeque<u32>,
+    /// Free slots, the most recently freed last: it is taken first, so that a channel
+    /// making one call at a time keeps using one slot and the server holds one reply
+    /// for it, not one per slot.
+    free: Vec<u32>,
     /// The number of each slot's last call.
     seqs: Vec<u64>,
 }
@@ -54,10 +55,11 @@ impl ClientSession {
             secret,
             free_slots: Arc::new(Semaphore::new(slots as usize)),
             slots: Mutex::new(Slots {
-                free: (0..slots).collect(),
+                free: (0..slots).rev().collect(),
                 seqs: vec![0; slots as usize],
             }),
             lost: AtomicBool::new(false),
+            oneway_seq: AtomicU64::new(0),
         })
     }
 
@@ -72,7 +74,7 @@ impl ClientSession {
             .ok()?
             .ok()?;
         let mut slots = self.slots();
-        let slot = slots.free.pop_front()?;
+        let slot = slots.free.pop()?;
         let seq = next(&mut slots.seqs[slot as usize]);
         drop(slots);
         Some(SlotLease {
@@ -81,6 +83,13 @@ impl ClientSession {
             seq,
             _permit: permit,
         })
+    }
+
+    /// The invocation id of a new oneway call: it takes no slot (it gets no reply to
+    /// wait for) and is numbered in the oneway sequence.
+    pub fn oneway_id(&self) -> (u64, u32, u64) {
+        let seq = self.oneway_seq.fetch_add(1, Ordering::Relaxed) + 1;
+        (self.id, ONEWAY_SLOT, seq)
     }
 
     /// Marks the session forgotten by the server.
@@ -127,7 +136,7 @@ impl SlotLease {
 
 impl Drop for SlotLease {
     fn drop(&mut self) {
-        self.session.slots().free.push_back(self.slot);
+        self.session.slots().free.push(self.slot);
     }
 }
 
@@ -147,7 +156,8 @@ pub(crate) async fn open(
     } else {
         Vec::new()
     };
-    let payload = Payload::encode(&OpenRequest { slots, padding }).map_err(std::io::Error::other)?;
+    let payload =
+        Payload::encode(&OpenRequest { slots, padding }).map_err(std::io::Error::other)?;
     let reply = exchange(conn, Kind::Open, 0, payload, timeout).await?;
     match reply.header.status() {
         Some(Status::Ok) => {
@@ -213,7 +223,12 @@ async fn exchange(
     let deadline = tokio::time::Instant::now() + timeout;
     let mut wait = Duration::from_millis(100);
     let mut reply = conn.register(HANDSHAKE_SLOT, nonce);
-    let closed = || std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "the connection closed during the handshake");
+    let closed = || {
+        std::io::Error::new(
+            std::io::ErrorKind::ConnectionAborted,
+            "the connection closed during the handshake",
+        )
+    };
     let result = loop {
         if !conn.send(payload.clone().seal(&header)).await {
             break Err(closed());

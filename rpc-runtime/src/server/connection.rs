@@ -67,7 +67,9 @@ pub(crate) async fn serve<R, W>(
     };
     let timed_out = |why: &str| {
         tracing::info!(%peer, "closing connection: {why}");
-        counters.connections_timed_out.fetch_add(1, Ordering::Relaxed);
+        counters
+            .connections_timed_out
+            .fetch_add(1, Ordering::Relaxed);
     };
     loop {
         // A client that does not read its replies gets no more requests read.
@@ -198,7 +200,10 @@ pub(crate) async fn accept<S: ReplySink>(
         Proof::None => None,
         Proof::Session(_) => Some(header.session),
         Proof::Unknown => {
-            shared.counters.refused_sessionless.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .refused_sessionless
+                .fetch_add(1, Ordering::Relaxed);
             return refuse(Status::BadSession, "unknown session");
         }
         Proof::Forged => {
@@ -208,7 +213,10 @@ pub(crate) async fn accept<S: ReplySink>(
     };
     if header.binding != 0 && header.binding != shared.uid {
         // The uid is not said: the client knows which it asked for, others need not know.
-        return refuse(Status::UnknownBinding, "this server is not the binding asked for");
+        return refuse(
+            Status::UnknownBinding,
+            "this server is not the binding asked for",
+        );
     }
     let Some(service) = shared.services.get(&header.object) else {
         return refuse(
@@ -243,7 +251,10 @@ pub(crate) async fn accept<S: ReplySink>(
     let filtered = matches!(method.semantics, Semantics::AtMostOnce | Semantics::Maybe);
     if filtered {
         let Some(session) = session else {
-            shared.counters.refused_sessionless.fetch_add(1, Ordering::Relaxed);
+            shared
+                .counters
+                .refused_sessionless
+                .fetch_add(1, Ordering::Relaxed);
             return refuse(
                 Status::BadSession,
                 "at-most-once and oneway calls need a session: open one first",
@@ -354,8 +365,7 @@ pub(crate) fn authenticate<'m>(
         Origin::Stream { attached } if attached.contains(&header.session) => Proof::Session(None),
         Origin::Stream { .. } => Proof::Unknown,
         Origin::Datagram { .. } if header.is_tagged() => {
-            let (covered, found) =
-                tag::split(message).ok_or("a datagram too short for its tag")?;
+            let (covered, found) = tag::split(message).ok_or("a datagram too short for its tag")?;
             let payload = &payload[..payload.len().saturating_sub(tag::TAG_LEN)];
             let proof = match shared.sessions.secret(header.session) {
                 None => Proof::Unknown,
@@ -394,8 +404,11 @@ fn open<S: ReplySink>(
         // Answered only if the answer is no larger than the question (see
         // MIN_OPEN_DATAGRAM).
         Origin::Datagram { len, .. } if *len < MIN_OPEN_DATAGRAM => return Ok(()),
-        Origin::Stream { attached } if attached.len() >= shared.config.limits.sessions_per_connection => {
-            let text = Payload::encode("too many sessions on this connection").unwrap_or_else(|_| Payload::empty());
+        Origin::Stream { attached }
+            if attached.len() >= shared.config.limits.sessions_per_connection =>
+        {
+            let text = Payload::encode("too many sessions on this connection")
+                .unwrap_or_else(|_| Payload::empty());
             return reply(Status::Busy, text, 0);
         }
         _ => {}
@@ -435,7 +448,10 @@ fn attach<S: ReplySink>(
         attached.push(header.session);
         Status::Ok
     };
-    let _ = outbox.send(Payload::empty().seal(&Header::reply_to(header, status)), when);
+    let _ = outbox.send(
+        Payload::empty().seal(&Header::reply_to(header, status)),
+        when,
+    );
     Ok(())
 }
 

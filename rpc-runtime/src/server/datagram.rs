@@ -62,7 +62,16 @@ pub(crate) async fn serve(
                 _ => Some(len),
             },
         });
-        if let Err(why) = accept(checked, &mut origin, &shared, &sink, &mut running, When::Now).await {
+        if let Err(why) = accept(
+            checked,
+            &mut origin,
+            &shared,
+            &sink,
+            &mut running,
+            When::Now,
+        )
+        .await
+        {
             tracing::debug!(%peer, "datagram dropped: {why}");
         }
     }

@@ -100,7 +100,10 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 
     /// Whether a whole frame is already buffered, so that `next` will not wait.
     pub fn has_buffered_frame(&self) -> bool {
-        self.large.is_none() && self.buffered_len().is_some_and(|len| self.end - self.start - LENGTH_PREFIX >= len)
+        self.large.is_none()
+            && self
+                .buffered_len()
+                .is_some_and(|len| self.end - self.start - LENGTH_PREFIX >= len)
     }
 
     /// When the first byte of a frame not yet whole arrived; None between frames.
@@ -200,7 +203,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.end -= self.start;
             self.start = 0;
             if n > self.buf.len() {
-                self.buf.resize(n.next_power_of_two().min(CHUNK + LENGTH_PREFIX).max(n), 0);
+                self.buf
+                    .resize(n.next_power_of_two().min(CHUNK + LENGTH_PREFIX).max(n), 0);
             }
         }
         while self.end - self.start < n {

@@ -16,6 +16,10 @@ pub const FLAG_TAGGED: u8 = 2;
 /// replies; never a call's slot.
 pub const HANDSHAKE_SLOT: u32 = u32::MAX;
 
+/// The slot number of oneway calls: they hold no slot (they get no reply), and are
+/// numbered in a sequence of their own, filtered by a replay window.
+pub const ONEWAY_SLOT: u32 = u32::MAX - 1;
+
 /// The most bytes a [`Header`] takes in postcard: four bytes, five varint `u64` of at
 /// most 10 bytes and two varint `u32` of at most 5.
 pub const MAX_HEADER: usize = 4 + 5 * 10 + 2 * 5;

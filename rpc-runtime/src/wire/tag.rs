@@ -19,9 +19,7 @@ pub type Secret = [u8; 16];
 
 /// The tag of `bytes` under `secret`.
 pub fn tag(secret: &Secret, bytes: &[u8]) -> [u8; TAG_LEN] {
-    SipHasher24::new_with_key(secret)
-        .hash(bytes)
-        .to_le_bytes()
+    SipHasher24::new_with_key(secret).hash(bytes).to_le_bytes()
 }
 
 /// Splits a tagged datagram into the bytes the tag covers and the tag; None when it is

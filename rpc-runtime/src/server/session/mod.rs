@@ -16,6 +16,7 @@
 //! periodic sweep.
 
 mod slot;
+mod window;
 
 pub(crate) use slot::Verdict;
 
@@ -24,10 +25,12 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
 use slot::Slot;
+use window::ReplayWindow;
 
 use super::limits::Limits;
 use super::reply_sink::ReplySink;
 use crate::id::random_u64;
+use crate::wire::ONEWAY_SLOT;
 use crate::wire::tag::Secret;
 
 /// What a session costs besides its slots and replies: the session itself, its entry in
@@ -60,6 +63,8 @@ pub struct SessionStats {
 struct Session {
     secret: Secret,
     slots: Box<[Slot]>,
+    /// The oneway calls seen.
+    oneway: ReplayWindow,
     /// Bytes of stored replies.
     stored: usize,
     /// Position in the recency index.
@@ -105,7 +110,14 @@ impl Sessions {
     }
 
     /// The digest of a request: what must match for a copy to be a duplicate.
-    pub fn digest(&self, object: u64, method: u32, fingerprint: u64, flags: u8, args: &[u8]) -> u64 {
+    pub fn digest(
+        &self,
+        object: u64,
+        method: u32,
+        fingerprint: u64,
+        flags: u8,
+        args: &[u8],
+    ) -> u64 {
         let seed = self.digest_seed ^ object.rotate_left(17) ^ u64::from(method).rotate_left(41);
         xxhash_rust::xxh3::xxh3_64_with_seed(args, seed ^ fingerprint ^ u64::from(flags))
     }
@@ -132,6 +144,7 @@ impl Sessions {
         let session = Session {
             secret,
             slots: (0..slots).map(|_| Slot::EMPTY).collect(),
+            oneway: ReplayWindow::default(),
             stored: 0,
             tick: 0,
             last_used: now,
@@ -150,6 +163,7 @@ impl Sessions {
     }
 
     /// Judges request (`id`, `slot`, `seq`) with `digest` from `peer`; see [`Verdict`].
+    /// A oneway call in [`ONEWAY_SLOT`] goes through the session's replay window.
     #[allow(clippy::too_many_arguments)]
     pub fn begin(
         &self,
@@ -164,6 +178,15 @@ impl Sessions {
         let Some(session) = table.map.get_mut(&id) else {
             return Verdict::NoSession;
         };
+        if oneway && slot == ONEWAY_SLOT {
+            let verdict = if session.oneway.admit(seq) {
+                Verdict::Run
+            } else {
+                Verdict::Done
+            };
+            table.touch(id, now);
+            return verdict;
+        }
         let Some(slot) = session.slots.get_mut(slot as usize) else {
             return Verdict::NoSlot;
         };
@@ -289,11 +312,7 @@ impl Table {
         if let Some(session) = self.map.remove(&id) {
             self.recency.remove(&session.tick);
             self.stats.bytes -= session.cost();
-            self.stats.replies -= session
-                .slots
-                .iter()
-                .filter(|s| s.stored() > 0)
-                .count();
+            self.stats.replies -= session.slots.iter().filter(|s| s.stored() > 0).count();
         }
     }
 }

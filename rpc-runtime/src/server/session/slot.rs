@@ -188,12 +188,27 @@ mod tests {
         assert_eq!(run(&mut slot, 1, 1), Verdict::Run);
         assert_eq!(run(&mut slot, 1, 1), Verdict::Running);
         slot.finish(1, Some(b"reply"), |_| true);
-        assert_eq!(run(&mut slot, 1, 1), Verdict::Replay(Box::from(&b"reply"[..])));
-        assert_eq!(run(&mut slot, 1, 2), Verdict::Reused, "same id, other request");
+        assert_eq!(
+            run(&mut slot, 1, 1),
+            Verdict::Replay(Box::from(&b"reply"[..]))
+        );
+        assert_eq!(
+            run(&mut slot, 1, 2),
+            Verdict::Reused,
+            "same id, other request"
+        );
         assert_eq!(slot.acknowledge(1), stored_cost(5));
-        assert_eq!(run(&mut slot, 1, 1), Verdict::Done, "acked: a late copy stays dropped");
+        assert_eq!(
+            run(&mut slot, 1, 1),
+            Verdict::Done,
+            "acked: a late copy stays dropped"
+        );
         assert_eq!(run(&mut slot, 5, 3), Verdict::Run, "gaps are allowed");
-        assert_eq!(run(&mut slot, 3, 3), Verdict::Stale, "what was skipped never runs");
+        assert_eq!(
+            run(&mut slot, 3, 3),
+            Verdict::Stale,
+            "what was skipped never runs"
+        );
         assert_eq!(run(&mut slot, 1, 1), Verdict::Stale);
     }
 
