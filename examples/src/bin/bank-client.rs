@@ -2,23 +2,47 @@
 //!
 //! ```text
 //! cargo run -p examples --bin bank-client -- 127.0.0.1:7878
+//! cargo run -p examples --bin bank-client -- --udp 127.0.0.1:7878
+//! cargo run -p examples --bin bank-client -- --unix /tmp/bank.sock
 //! cargo run -p examples --bin bank-client -- --binder 127.0.0.1:7700
 //! ```
 //!
-//! With `--binder`, finds the bank by name through the binder daemon (or etcd:
-//! `--binder etcd://host:port`, built with `--features etcd`), and finds it again if it
-//! restarts.
+//! Talks TCP to the address given, or UDP with `--udp ADDR`, or over a Unix domain
+//! socket with `--unix PATH`. With `--binder`, finds the bank by name through the binder
+//! daemon (or etcd: `--binder etcd://host:port`, built with `--features etcd`), and finds
+//! it again if it restarts.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
+use clap::Parser;
 use examples::bank::{BankClient, bank_interface};
-use rpc_runtime::{Channel, ChannelConfig, Client};
+use rpc_runtime::{ChannelConfig, Client};
+
+/// A client of the bank server process: opens an account, deposits, transfers.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The server's TCP address.
+    #[arg(default_value = "127.0.0.1:7878")]
+    address: String,
+    /// Talk to the server over UDP at this address instead.
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["address", "unix"])]
+    udp: Option<String>,
+    /// Talk to the server over the Unix domain socket at this path instead.
+    #[arg(long, value_name = "PATH", conflicts_with = "address")]
+    unix: Option<PathBuf>,
+    /// Find the server as `bank` through the binder daemon at ADDR, or through etcd as
+    /// `etcd://host:port` (built with `--features etcd`).
+    #[arg(long, value_name = "ADDR", conflicts_with_all = ["address", "udp", "unix"])]
+    binder: Option<String>,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let (bank, address) = match args.as_slice() {
-        [flag, binder] if flag == "--binder" => {
+    let args = Args::parse();
+    let (bank, address) = match &args.binder {
+        Some(binder) => {
             let resolver = Arc::new(rpc_binder::Binder::from_spec(binder).await?);
             let client = Client::bound(
                 resolver,
@@ -31,15 +55,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 format!("`bank` via the binder at {binder}"),
             )
         }
-        _ => {
-            let address = args
-                .first()
-                .cloned()
-                .unwrap_or_else(|| "127.0.0.1:7878".into());
-            (
-                BankClient::new(Channel::connect(address.clone()).await?),
-                address,
-            )
+        None => {
+            let (channel, address) =
+                examples::cli::connect(&args.address, args.udp.as_deref(), args.unix.as_deref())
+                    .await?;
+            (BankClient::new(channel), address)
         }
     };
     let account = bank.open("carol".into()).await?;

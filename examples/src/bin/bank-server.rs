@@ -2,42 +2,70 @@
 //!
 //! ```text
 //! cargo run -p examples --bin bank-server -- 127.0.0.1:7878
+//! cargo run -p examples --bin bank-server -- 127.0.0.1:7878 --udp 127.0.0.1:7878 --unix /tmp/bank.sock
 //! cargo run -p examples --bin bank-server -- 127.0.0.1:0 --binder 127.0.0.1:7700
 //! ```
 //!
-//! With `--binder`, exports itself as `bank` to the binder daemon at that address (or to
-//! etcd, as `--binder etcd://host:port`, built with `--features etcd`) and keeps the
-//! export's lease renewed. Serves until Ctrl-C, then shuts down gracefully
-//! (running calls finish).
+//! Serves on TCP, and also over UDP with `--udp ADDR` and over a Unix domain socket with
+//! `--unix PATH`: one bank, the same accounts on every transport. With `--binder`,
+//! exports its TCP address as `bank` to the binder daemon at that address (or to etcd, as
+//! `--binder etcd://host:port`, built with `--features etcd`) and keeps the export's lease
+//! renewed. Serves until Ctrl-C, then shuts down gracefully (running calls finish).
 
+use std::path::PathBuf;
+
+use clap::Parser;
 use examples::accounts::Accounts;
 use examples::bank::{BankServer, bank_interface};
+use examples::cli::Listeners;
 use rpc_runtime::{Server, Transport};
+
+/// The bank as a server process: serves until Ctrl-C.
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// The TCP address to listen on.
+    #[arg(default_value = "127.0.0.1:7878")]
+    address: String,
+    /// Also serve over UDP, on this address.
+    #[arg(long, value_name = "ADDR")]
+    udp: Option<String>,
+    /// Also serve over a Unix domain socket, at this path (a stale socket there is
+    /// removed first).
+    #[arg(long, value_name = "PATH")]
+    unix: Option<PathBuf>,
+    /// Export the TCP address as `bank` to the binder daemon at ADDR, or to etcd as
+    /// `etcd://host:port` (built with `--features etcd`).
+    #[arg(long, value_name = "ADDR")]
+    binder: Option<String>,
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let address = args
-        .first()
-        .cloned()
-        .unwrap_or_else(|| "127.0.0.1:7878".into());
-    let server = Server::new()
-        .add_service(BankServer::new(Accounts::new()))
-        .bind(&address)
-        .await?;
-    println!(
-        "bank server listening on {} (Ctrl-C stops it)",
-        server.local_addr()
-    );
-    let export = match args
-        .iter()
-        .position(|a| a == "--binder")
-        .and_then(|i| args.get(i + 1))
-    {
+    let args = Args::parse();
+    // One bank behind an `Arc`: each transport's server holds a clone of it.
+    let bank = BankServer::new(Accounts::new());
+    let listeners = Listeners::bind(
+        || Server::new().add_service(bank.clone()),
+        &args.address,
+        args.udp.as_deref(),
+        args.unix.as_deref(),
+    )
+    .await?;
+    println!("bank server listening on (Ctrl-C stops it):");
+    for line in listeners.addresses() {
+        println!("  {line}");
+    }
+    let export = match &args.binder {
         Some(binder) => {
             let binder = rpc_binder::Binder::from_spec(binder).await?;
             let export = binder
-                .export("bank", &server, Transport::Tcp, bank_interface::FINGERPRINT)
+                .export(
+                    "bank",
+                    &listeners.tcp,
+                    Transport::Tcp,
+                    bank_interface::FINGERPRINT,
+                )
                 .await?;
             println!("exported as `bank` (binding uid {:#x})", export.uid());
             Some(export)
@@ -48,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Some(export) = export {
         export.withdraw().await;
     }
-    server.shutdown().await;
+    listeners.shutdown().await;
     println!("bank server stopped");
     Ok(())
 }

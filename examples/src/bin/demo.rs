@@ -132,13 +132,14 @@ async fn lossy_bank() -> Result<(), Box<dyn std::error::Error>> {
         p.received, p.dropped, p.duplicated
     );
     println!(
-        "server: {} executions, {} duplicates filtered, {} replies resent, history {} entries / {} bytes, {} evicted",
+        "server: {} executions, {} duplicates filtered, {} replies resent; {} session(s) holding {} stored replies in {} bytes, {} evicted",
         s.executions,
         s.duplicates_filtered,
         s.replies_resent,
-        s.history.entries,
-        s.history.bytes,
-        s.history.evicted
+        s.sessions.sessions,
+        s.sessions.replies,
+        s.sessions.bytes,
+        s.sessions.evicted
     );
     server.shutdown().await;
     Ok(())
