@@ -32,6 +32,13 @@ pub struct Faults {
     /// TCP only: each connection is cut after a random time between these two (None:
     /// never).
     pub cut_after: Option<(Duration, Duration)>,
+    /// UDP only: probability that a datagram from a client is kept and delivered once
+    /// more, long after ([`Faults::replay_after`]): a late duplicate that arrives after
+    /// its call has been answered and acknowledged, as an old datagram stuck in a
+    /// network might.
+    pub replay: f64,
+    /// How late a replayed datagram arrives: a random time up to this.
+    pub replay_after: Duration,
     /// Seed of the random decisions.
     pub seed: u64,
 }
@@ -43,6 +50,8 @@ impl Default for Faults {
             duplicate: 0.0,
             max_delay: Duration::ZERO,
             cut_after: None,
+            replay: 0.0,
+            replay_after: Duration::from_secs(1),
             seed: 1,
         }
     }
@@ -59,6 +68,8 @@ pub struct ProxyStats {
     pub duplicated: u64,
     /// Connections cut.
     pub cut: u64,
+    /// Datagrams delivered once more, late.
+    pub replayed: u64,
 }
 
 #[derive(Debug, Default)]
@@ -67,6 +78,7 @@ struct Counters {
     dropped: AtomicU64,
     duplicated: AtomicU64,
     cut: AtomicU64,
+    replayed: AtomicU64,
 }
 
 impl Counters {
@@ -76,6 +88,7 @@ impl Counters {
             dropped: self.dropped.load(Ordering::Relaxed),
             duplicated: self.duplicated.load(Ordering::Relaxed),
             cut: self.cut.load(Ordering::Relaxed),
+            replayed: self.replayed.load(Ordering::Relaxed),
         }
     }
 }
@@ -211,7 +224,11 @@ async fn run_udp(
             ));
             upstreams.insert(client, (upstream, back));
         }
-        let delays = fate.decide(&mut rng);
+        let mut delays = fate.decide(&mut rng);
+        if rng.f64() < faults.replay {
+            fate.counters.replayed.fetch_add(1, Ordering::Relaxed);
+            delays.push(faults.replay_after.mul_f64(0.5 + rng.f64() / 2.0));
+        }
         if let Some((upstream, _)) = upstreams.get(&client) {
             deliver(upstream, None, &buf[..len], delays);
         }

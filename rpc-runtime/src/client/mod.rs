@@ -513,6 +513,11 @@ impl Client {
                         } else {
                             deadline
                         };
+                        // A refusal proves that this copy did not run where it arrived.
+                        // Over a stream that was the only copy; a datagram may have been
+                        // duplicated on the way, and another copy may have run on the
+                        // server incarnation that came before.
+                        let copies_may_have_run = maybe_ran || conn.is_datagram();
                         match tokio::time::timeout_at(until, reply).await {
                             Ok(Ok(Ok(incoming))) => match incoming.header.status() {
                                 Some(Status::UnknownBinding) if self.bound.is_some() => {
@@ -521,17 +526,17 @@ impl Client {
                                         bound.forget(binding).await;
                                     }
                                     target = None;
-                                    if maybe_ran && at_most_once {
+                                    if copies_may_have_run && at_most_once {
                                         return Err(binding::lost_with_server(self.interface.name));
                                     }
                                     "the server restarted".to_string()
                                 }
                                 Some(Status::BadSession) => {
-                                    // This attempt did not run; the channel needs a new
-                                    // session, and earlier attempts went out in the old one.
+                                    // The channel needs a new session; what went out in the
+                                    // old one may have run before the server forgot it.
                                     session.mark_lost();
                                     conn.close("the server forgot the session");
-                                    if maybe_ran && at_most_once {
+                                    if copies_may_have_run && at_most_once {
                                         return Err(CallError::SessionLost {
                                             method: method.name,
                                         });

@@ -40,8 +40,11 @@ use serde::de::{
 /// The most levels of nesting a payload may open at once: each struct, tuple, tuple
 /// struct, seq, map, `Some`, newtype and enum variant is one level.
 ///
-/// 128 levels is far beyond any sane argument type, and little enough that decoding fits
-/// a small thread stack (the unit tests decode at the limit on a 256 KiB stack).
+/// 128 levels is far beyond what a non-recursive argument type nests, and little enough
+/// that decoding fits a small thread stack (the unit tests decode at the limit on a
+/// 256 KiB stack). A recursive type spends a level on every struct and every `Some` or
+/// list it nests through, so a `struct Node { next: Option<Box<Node>> }` list can be at
+/// most 64 nodes long.
 pub const MAX_DEPTH: usize = 128;
 
 /// How many seq elements and map entries a payload may hold beyond one per byte.
@@ -135,6 +138,7 @@ impl Limits {
         }
     }
 
+    /// Records which limit broke, for [`Limits::exceeded`], and makes the error.
     fn fail<E: de::Error>(&self, exceeded: Exceeded) -> E {
         self.exceeded.set(Some(exceeded));
         E::custom(exceeded)
@@ -183,15 +187,21 @@ macro_rules! forward_deserialize {
 impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<'_, D> {
     type Error = D::Error;
 
-    // What a self-describing format finds under `any` may be a seq or a map: count it.
+    // Only tuples and structs, whose length the type fixes, go uncounted. Everything
+    // else is counted: postcard calls `visit_seq` and `visit_map` only from
+    // `deserialize_seq` and `deserialize_map`, but a self-describing format may call
+    // them from `deserialize_any` or anywhere else.
+    forward_deserialize! { false =>
+        deserialize_tuple(len: usize);
+        deserialize_tuple_struct(name: &'static str, len: usize);
+        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
+    }
+
     forward_deserialize! { true =>
         deserialize_any();
         deserialize_ignored_any();
         deserialize_seq();
         deserialize_map();
-    }
-
-    forward_deserialize! { false =>
         deserialize_bool();
         deserialize_i8();
         deserialize_i16();
@@ -214,9 +224,6 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Limited<'_, D> {
         deserialize_unit();
         deserialize_unit_struct(name: &'static str);
         deserialize_newtype_struct(name: &'static str);
-        deserialize_tuple(len: usize);
-        deserialize_tuple_struct(name: &'static str, len: usize);
-        deserialize_struct(name: &'static str, fields: &'static [&'static str]);
         deserialize_enum(name: &'static str, variants: &'static [&'static str]);
         deserialize_identifier();
     }
@@ -863,7 +870,7 @@ mod tests {
     /// What plain postcard makes of `bytes`, refusing leftovers as `decode` does.
     fn plain<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Option<T> {
         match postcard::take_from_bytes(bytes) {
-            Ok((value, rest)) if rest.is_empty() => Some(value),
+            Ok((value, [])) => Some(value),
             _ => None,
         }
     }

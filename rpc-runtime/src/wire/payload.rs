@@ -163,12 +163,11 @@ impl Message {
 
 /// Decodes a whole payload as a `T`, refusing leftover bytes.
 ///
-/// The bytes come from a peer and may be hostile, so decoding goes through
-/// [`Limited`], which refuses more than [`MAX_DEPTH`](super::MAX_DEPTH) levels of
-/// nesting (which would overflow the stack) and more seq elements and map entries than
-/// `bytes.len()` + 65,536 (elements of no bytes, which would loop for ever), and never
-/// reserves room for a map's declared length. Either is reported as
-/// [`DecodeError::Malformed`].
+/// The bytes come from a peer and may be hostile, so decoding counts as it goes: it
+/// refuses more than [`MAX_DEPTH`](super::MAX_DEPTH) levels of nesting (which would
+/// overflow the stack) and more seq elements and map entries than `bytes.len()` + 65,536
+/// (elements of no bytes, which would loop for ever), and never reserves room for a
+/// map's declared length. A refusal is a [`DecodeError::Malformed`] saying which limit.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
     let limits = Limits::for_payload(bytes.len());
     let mut deserializer = postcard::Deserializer::from_bytes(bytes);
