@@ -40,12 +40,13 @@ use serde::de::{
 /// The most levels of nesting a payload may open at once: each struct, tuple, tuple
 /// struct, seq, map, `Some`, newtype and enum variant is one level.
 ///
-/// 128 levels is far beyond what a non-recursive argument type nests, and little enough
-/// that decoding fits a small thread stack (the unit tests decode at the limit on a
-/// 256 KiB stack). A recursive type spends a level on every struct and every `Some` or
-/// list it nests through, so a `struct Node { next: Option<Box<Node>> }` list can be at
-/// most 64 nodes long.
-pub const MAX_DEPTH: usize = 128;
+/// 512 levels is far beyond what a non-recursive argument type nests, and little enough
+/// that decoding fits half a tokio worker's 2 MiB stack even unoptimized (the unit tests
+/// decode at the limit on a 1 MiB stack). A recursive type spends a level on every
+/// struct and every `Some` or list it nests through, so a
+/// `struct Node { next: Option<Box<Node>> }` list can be at most 256 nodes long; deeper
+/// data wants a `list` rather than recursion.
+pub const MAX_DEPTH: usize = 512;
 
 /// How many seq elements and map entries a payload may hold beyond one per byte.
 ///
@@ -553,12 +554,12 @@ mod tests {
         bytes
     }
 
-    /// Runs `f` on a thread with a 256 KiB stack, an eighth of a tokio worker's. Decoding
-    /// at the depth limit takes about 160 KiB of it unoptimized, under 24 KiB optimized;
+    /// Runs `f` on a thread with a 1 MiB stack, half a tokio worker's. Decoding at the
+    /// depth limit takes about 640 KiB of it unoptimized, under 100 KiB optimized;
     /// without the limit, 30,000 levels overflow it (and any stack) and abort.
     fn on_small_stack<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> R {
         std::thread::Builder::new()
-            .stack_size(256 * 1024)
+            .stack_size(1024 * 1024)
             .spawn(f)
             .expect("a thread")
             .join()
@@ -594,30 +595,30 @@ mod tests {
     #[test]
     fn a_30000_deep_list_is_refused_on_a_small_stack() {
         let message = on_small_stack(|| malformed(decode::<Node>(&nested(30_000), "args")));
-        assert_eq!(message, "nesting deeper than 128 levels");
+        assert_eq!(message, "nesting deeper than 512 levels");
     }
 
     #[test]
     fn a_30000_deep_tree_is_refused_on_a_small_stack() {
         let message = on_small_stack(|| malformed(decode::<Tree>(&nested(30_000), "args")));
-        assert_eq!(message, "nesting deeper than 128 levels");
+        assert_eq!(message, "nesting deeper than 512 levels");
     }
 
     #[test]
     fn nesting_up_to_the_limit_decodes_on_a_small_stack() {
-        // n nodes open n struct levels and n - 1 `Some`s: 64 nodes are 127 levels.
-        on_small_stack(|| decode::<Node>(&nested(64), "args")).unwrap();
-        assert!(decode::<Node>(&nested(65), "args").is_err());
-        // n trees open n struct levels and n lists: 64 trees are exactly 128 levels.
-        let tree = on_small_stack(|| decode::<Tree>(&nested(64), "args")).unwrap();
+        // n nodes open n struct levels and n - 1 `Some`s: 256 nodes are 511 levels.
+        on_small_stack(|| decode::<Node>(&nested(256), "args")).unwrap();
+        assert!(decode::<Node>(&nested(257), "args").is_err());
+        // n trees open n struct levels and n lists: 256 trees are exactly 512 levels.
+        let tree = on_small_stack(|| decode::<Tree>(&nested(256), "args")).unwrap();
         let mut depth = 1;
         let mut at = &tree;
         while let Some(child) = at.children.first() {
             depth += 1;
             at = child;
         }
-        assert_eq!(depth, 64);
-        assert!(decode::<Tree>(&nested(65), "args").is_err());
+        assert_eq!(depth, 256);
+        assert!(decode::<Tree>(&nested(257), "args").is_err());
     }
 
     #[test]
