@@ -61,3 +61,8 @@ async fn start_on(config: ServerConfig, transport: Transport) -> Running {
 pub async fn echo() -> Running {
     start(ServerConfig::default()).await
 }
+
+/// An echo server with the default configuration on a loopback UDP socket.
+pub async fn echo_udp() -> Running {
+    start_udp(ServerConfig::default()).await
+}
