@@ -83,11 +83,17 @@ pub(crate) async fn serve<R, W>(
                 break;
             }
         }
+        // A frame that begins while this waits is only seen at the next wake-up, so
+        // between frames wake up every half frame timeout: a stall is caught within one
+        // and a half frame timeouts of its first byte.
+        let check_stall = Instant::now() + limits.frame_timeout / 2;
         let deadline = match frames.frame_started() {
             Some(started) => started + limits.frame_timeout,
-            None if running.is_empty() => frames.last_read() + limits.idle_timeout,
+            None if running.is_empty() => {
+                (frames.last_read() + limits.idle_timeout).min(check_stall)
+            }
             // Waiting for its calls is not idling.
-            None => Instant::now() + limits.idle_timeout,
+            None => check_stall,
         };
         let frame = tokio::select! {
             frame = frames.next() => frame,

@@ -22,7 +22,8 @@ pub struct Limits {
     /// Default 5 minutes.
     pub idle_timeout: Duration,
     /// A frame must arrive whole within this long of its first byte; a peer that stalls
-    /// mid-frame is disconnected. Default 30 s.
+    /// mid-frame is disconnected (at the latest one and a half times this after the
+    /// frame's first byte). Default 30 s.
     pub frame_timeout: Duration,
     /// Bytes of large frames (over 64 KiB) being read at once, over all connections. A
     /// connection waits for its share before it reads such a frame. Never less than

@@ -66,3 +66,23 @@ pub async fn echo() -> Running {
 pub async fn echo_udp() -> Running {
     start_udp(ServerConfig::default()).await
 }
+
+/// This process's resident memory now and at its peak, in bytes, from
+/// `/proc/self/status` (`VmRSS`, `VmHWM`).
+pub fn memory() -> (u64, u64) {
+    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| {
+                rest.trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .ok()
+            })
+            .map_or(0, |kb| kb * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
