@@ -1,16 +1,16 @@
-//! Random ids: client ids and binding uids.
+//! Random ids: session ids, session secrets, binding uids, handshake nonces.
 //!
-//! An invocation id is (client id, sequence number). Each channel draws its client id at
-//! random when it is made, so a restarted client is a new client to every server (its
-//! old calls cannot be confused with new ones); sequence numbers count up from 1 within
-//! it. A server draws its binding uid the same way at every start.
+//! A server draws its binding uid at every start, and a session id and secret for every
+//! session it opens, so nothing of an earlier incarnation can be confused with the
+//! current one, and nobody can guess a session's secret.
 
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 
-/// 64 random bits, from the standard library's per-process hash keys mixed with the time
-/// and the process id. Not for cryptography; plenty for ids that must not repeat.
+/// 64 random bits: SipHash, keyed with the standard library's random per-process keys
+/// (drawn from the operating system), of the time, the process id and a counter.
+/// Unpredictable to anyone who does not know those keys, which never leave the process.
 pub fn random_u64() -> u64 {
     let mut h = RandomState::new().build_hasher();
     h.write_u128(

@@ -10,9 +10,9 @@
 //!   concurrent calls, replies matched by invocation id; retransmission by each method's
 //!   call semantics ([`RetryPolicy`], `docs/SEMANTICS.md`); clients bound by name through
 //!   a binder ([`Client::bound`], [`Resolver`]) that rebind when a server restarts;
-//! - [`Server`]: concurrent or sequential dispatch to [`Service`]s, a reply history that
-//!   keeps at-most-once promises under duplication and hostile peers (sessions,
-//!   [`Limits`], [`ServerStats`]),
+//! - [`Server`]: concurrent or sequential dispatch to [`Service`]s, per-client sessions
+//!   that keep at-most-once promises under duplication, restarts and hostile peers, every
+//!   resource bounded by [`Limits`], counters in [`ServerStats`],
 //!   graceful shutdown, panics turned into error replies;
 //! - [`CallError`]: every way a call can fail, with whether it ran ([`Outcome`]);
 //! - `chaos` (feature `chaos`): proxies that lose, duplicate, delay and reorder datagrams

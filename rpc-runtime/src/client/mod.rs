@@ -35,7 +35,8 @@ pub enum Transport {
 /// Reply protocol: whether the client acknowledges replies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Acknowledge {
-    /// RR: request, reply. The watermark each request carries lets the server forget.
+    /// RR: request, reply. A slot's next call tells the server it may drop the previous
+    /// reply.
     #[default]
     Rr,
     /// RRA: request, reply, acknowledgement. The client acknowledges the reply of every
