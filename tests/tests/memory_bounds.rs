@@ -267,3 +267,44 @@ async fn idle_connections_are_capped_and_closed() {
     let refusal = Payload::empty().seal(&Header::default());
     drop((idle, refusal));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_are_charged_what_they_really_cost() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    const SESSIONS: usize = 40_000;
+    let udp = support::start_udp(config(Limits {
+        history_bytes: usize::MAX,
+        max_sessions: usize::MAX,
+        ..Limits::default()
+    }))
+    .await;
+    let (rss_before, _) = support::memory();
+    let raw = RawDatagram::connect(&udp.address()).await;
+    let blob = vec![1u8; 100];
+    for _ in 0..SESSIONS {
+        let (session, secret) = raw.open(16).await;
+        let request = message(
+            &request_header(OBJECT, &methods::ECHO_BYTES, (session, 0, 1)),
+            &(&blob[..],),
+        );
+        raw.send_tagged(request, &secret).await;
+        assert!(
+            raw.recv(Duration::from_secs(2), Some(&secret))
+                .await
+                .is_some()
+        );
+    }
+    let (rss, _) = support::memory();
+    let charged = udp.server.stats().sessions.bytes as u64;
+    let grown = rss.saturating_sub(rss_before);
+    eprintln!(
+        "{SESSIONS} sessions of 16 slots with one 100-byte reply: charged {} bytes each, \
+         RSS grew {} bytes each",
+        charged / SESSIONS as u64,
+        grown / SESSIONS as u64
+    );
+    assert!(
+        grown < charged * 3 / 2 + 4 * MIB,
+        "charged {charged} bytes, memory grew {grown}"
+    );
+}
