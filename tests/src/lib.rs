@@ -26,4 +26,5 @@ pub mod ledger_idl {
 pub mod calc_trait;
 pub mod echo;
 pub mod ledger;
+pub mod lossy;
 pub mod raw;

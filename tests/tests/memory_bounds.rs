@@ -280,7 +280,7 @@ async fn sessions_are_charged_what_they_really_cost() {
     .await;
     let (rss_before, _) = support::memory();
     let raw = RawDatagram::connect(&udp.address()).await;
-    let blob = vec![1u8; 100];
+    let blob = [1u8; 100];
     for _ in 0..SESSIONS {
         let (session, secret) = raw.open(16).await;
         let request = message(

@@ -15,11 +15,12 @@ use std::time::Duration;
 
 use rpc_runtime::chaos::{Faults, Proxy};
 use rpc_runtime::{
-    Acknowledge, CallError, Channel, ChannelConfig, Limits, Outcome, RetryPolicy, Server,
-    ServerConfig, ServerHandle, Transport,
+    Acknowledge, CallError, Channel, ChannelConfig, Limits, Outcome, Server, ServerConfig,
+    ServerHandle, Transport,
 };
 use tests::ledger::Counts;
 use tests::ledger_idl::{LedgerClient, LedgerServer};
+use tests::lossy::{client_config, faults};
 
 const CONCURRENCY: usize = 64;
 
@@ -48,16 +49,8 @@ async fn serve(address: SocketAddr, counts: &Arc<Counts>) -> ServerHandle {
 
 async fn client(proxy: SocketAddr, acknowledge: Acknowledge) -> LedgerClient {
     let config = ChannelConfig {
-        transport: Transport::Udp,
         acknowledge,
-        retry: RetryPolicy {
-            first_wait: Duration::from_millis(60),
-            backoff: 2,
-            max_wait: Duration::from_millis(400),
-            max_attempts: 30,
-        },
-        timeout: Duration::from_secs(20),
-        ..ChannelConfig::default()
+        ..client_config(Transport::Udp)
     };
     LedgerClient::new(
         Channel::connect_with(proxy.to_string(), config)
@@ -82,13 +75,9 @@ async fn at_most_once_holds_at_scale_with_late_replays_and_a_restart() {
     let first = serve("127.0.0.1:0".parse().unwrap(), &counts).await;
     let address = first.local_addr();
     let faults = Faults {
-        loss: 0.30,
-        duplicate: 0.10,
-        max_delay: Duration::from_millis(20),
         replay: 0.05,
         replay_after: Duration::from_millis(1500),
-        seed: 21,
-        ..Faults::default()
+        ..faults(21)
     };
     let proxy = Proxy::udp(address, faults).await.unwrap();
     let rr = client(proxy.local_addr(), Acknowledge::Rr).await;

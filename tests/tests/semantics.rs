@@ -12,28 +12,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rpc_runtime::chaos::{Faults, Proxy};
-use rpc_runtime::{
-    CallError, Channel, ChannelConfig, Limits, RetryPolicy, Server, ServerConfig, ServerHandle,
-    Transport,
-};
+use rpc_runtime::{CallError, Channel, Limits, Server, ServerConfig, ServerHandle, Transport};
 use tests::ledger::Counts;
 use tests::ledger_idl::{LedgerClient, LedgerServer};
+use tests::lossy::{client_config, faults};
 
 const CALLS: u64 = 2_000;
 const CONCURRENCY: usize = 32;
 /// The history's byte cap in these runs: small (the default is 64 MiB), to see that it
 /// holds, yet room enough for the replies in flight, so that nothing needed is evicted.
 const HISTORY_CAP: usize = 1 << 20;
-
-fn lossy(seed: u64) -> Faults {
-    Faults {
-        loss: 0.30,
-        duplicate: 0.10,
-        max_delay: Duration::from_millis(20),
-        seed,
-        ..Faults::default()
-    }
-}
 
 fn server_config() -> ServerConfig {
     ServerConfig {
@@ -42,20 +30,6 @@ fn server_config() -> ServerConfig {
             ..Limits::default()
         },
         ..ServerConfig::default()
-    }
-}
-
-fn client_config(transport: Transport) -> ChannelConfig {
-    ChannelConfig {
-        transport,
-        retry: RetryPolicy {
-            first_wait: Duration::from_millis(60),
-            backoff: 2,
-            max_wait: Duration::from_millis(400),
-            max_attempts: 30,
-        },
-        timeout: Duration::from_secs(20),
-        ..ChannelConfig::default()
     }
 }
 
@@ -73,7 +47,7 @@ async fn over_udp(seed: u64) -> Lossy {
         .bind_udp("127.0.0.1:0")
         .await
         .unwrap();
-    let proxy = Proxy::udp(server.local_addr(), lossy(seed)).await.unwrap();
+    let proxy = Proxy::udp(server.local_addr(), faults(seed)).await.unwrap();
     let channel = Channel::connect_with(
         proxy.local_addr().to_string(),
         client_config(Transport::Udp),

@@ -17,7 +17,6 @@
 //! so that slow calls do not hold up the connection.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -30,14 +29,13 @@ use tokio::task::JoinSet;
 
 use super::Shared;
 use super::catch_unwind::CatchUnwind;
+use super::handshake::{Checked, Origin, Proof, attach, authenticate, open, peer_hash};
 use super::reply_sink::ReplySink;
 use super::service::Reply;
 use super::session::Verdict;
 use crate::outbox::{Outbox, When, WriteHalf};
 use crate::spec::Semantics;
-use crate::wire::handshake::{AttachRequest, MIN_OPEN_DATAGRAM, OpenRequest, Opened};
-use crate::wire::tag::{self, Secret};
-use crate::wire::{FrameReader, Header, Kind, Message, Payload, Status, decode};
+use crate::wire::{FrameReader, Header, Kind, Message, Payload, Status};
 
 /// Serves one connection until the peer closes it, it misbehaves or idles, or the server
 /// shuts down; then lets its running calls finish and flushes their replies.
@@ -146,31 +144,6 @@ pub(crate) async fn serve<R, W>(
     writer.abort();
     counters.connections.fetch_sub(1, Ordering::Relaxed);
 }
-
-/// Where a message came from, as far as sessions go.
-pub(crate) enum Origin {
-    /// A stream connection, and the sessions it opened or attached.
-    Stream { attached: Vec<u64> },
-    /// A datagram of `len` bytes (tag included) from `peer`.
-    Datagram { peer: SocketAddr, len: usize },
-}
-
-/// What the sender of a message proved about its session.
-pub(crate) enum Proof {
-    /// It names none.
-    None,
-    /// It belongs to the session it names (a datagram's tag checked out under this
-    /// secret; a stream's connection is attached to it).
-    Session(Option<Secret>),
-    /// It names a session this server does not hold, or one not attached to this
-    /// connection.
-    Unknown,
-    /// A datagram whose tag is wrong: someone without the secret.
-    Forged,
-}
-
-/// A message parsed and authenticated: its header, its payload, what it proved.
-pub(crate) type Checked<'m> = (Header, &'m [u8], Proof);
 
 /// Acts on one message; `Err` when the connection must close.
 pub(crate) async fn accept<S: ReplySink>(
@@ -356,118 +329,6 @@ pub(crate) async fn accept<S: ReplySink>(
         }
     }
     Ok(())
-}
-
-/// Parses a message and checks what it says about its session. A datagram's tag is
-/// checked and cut off here.
-pub(crate) fn authenticate<'m>(
-    message: &'m [u8],
-    origin: &Origin,
-    shared: &Shared,
-) -> Result<Checked<'m>, String> {
-    let (header, payload) = Message::parse(message).map_err(|e| e.to_string())?;
-    let proof = match origin {
-        _ if header.session == 0 => Proof::None,
-        Origin::Stream { attached } if attached.contains(&header.session) => Proof::Session(None),
-        Origin::Stream { .. } => Proof::Unknown,
-        Origin::Datagram { .. } if header.is_tagged() => {
-            let (covered, found) = tag::split(message).ok_or("a datagram too short for its tag")?;
-            let payload = &payload[..payload.len().saturating_sub(tag::TAG_LEN)];
-            let proof = match shared.sessions.secret(header.session) {
-                None => Proof::Unknown,
-                Some(secret) if tag::verify(&secret, covered, found) => {
-                    Proof::Session(Some(secret))
-                }
-                Some(_) => Proof::Forged,
-            };
-            return Ok((header, payload, proof));
-        }
-        // A session's datagrams are always tagged: this one cannot be its client's.
-        Origin::Datagram { .. } => Proof::Unknown,
-    };
-    Ok((header, payload, proof))
-}
-
-/// Answers an Open: a new session, attached to this connection.
-fn open<S: ReplySink>(
-    header: &Header,
-    payload: &[u8],
-    origin: &mut Origin,
-    shared: &Shared,
-    outbox: &Arc<S>,
-    when: When,
-) -> Result<(), String> {
-    let request: OpenRequest = decode(payload, "open request").map_err(|e| e.to_string())?;
-    let reply = |status: Status, payload: Payload, session: u64| {
-        let header = Header {
-            session,
-            ..Header::reply_to(header, status)
-        };
-        let _ = outbox.send(payload.seal(&header), when);
-        Ok(())
-    };
-    match origin {
-        // Answered only if the answer is no larger than the question (see
-        // MIN_OPEN_DATAGRAM).
-        Origin::Datagram { len, .. } if *len < MIN_OPEN_DATAGRAM => return Ok(()),
-        Origin::Stream { attached }
-            if attached.len() >= shared.config.limits.sessions_per_connection =>
-        {
-            let text = Payload::encode("too many sessions on this connection")
-                .unwrap_or_else(|_| Payload::empty());
-            return reply(Status::Busy, text, 0);
-        }
-        _ => {}
-    }
-    let (id, secret, slots) = shared.sessions.open(request.slots, Instant::now());
-    if let Origin::Stream { attached } = origin {
-        attached.push(id);
-    }
-    let opened = Payload::encode(&Opened { secret, slots }).map_err(|e| e.to_string())?;
-    reply(Status::Ok, opened, id)
-}
-
-/// Answers an Attach: the connection may use the session if it shows its secret.
-fn attach<S: ReplySink>(
-    header: &Header,
-    payload: &[u8],
-    origin: &mut Origin,
-    shared: &Shared,
-    outbox: &Arc<S>,
-    when: When,
-) -> Result<(), String> {
-    let Origin::Stream { attached } = origin else {
-        return Ok(()); // a datagram proves its session by its tag, not by attaching
-    };
-    let request: AttachRequest = decode(payload, "attach request").map_err(|e| e.to_string())?;
-    let known = shared
-        .sessions
-        .secret(header.session)
-        .is_some_and(|secret| tag::same_secret(&secret, &request.secret));
-    let status = if !known {
-        Status::BadSession
-    } else if attached.contains(&header.session) {
-        Status::Ok
-    } else if attached.len() >= shared.config.limits.sessions_per_connection {
-        Status::Busy
-    } else {
-        attached.push(header.session);
-        Status::Ok
-    };
-    let _ = outbox.send(
-        Payload::empty().seal(&Header::reply_to(header, status)),
-        when,
-    );
-    Ok(())
-}
-
-/// A datagram peer's address as the few bytes a slot keeps of it.
-fn peer_hash(peer: &SocketAddr) -> u64 {
-    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
-    // Never 0, which stands for "a stream".
-    BuildHasherDefault::<DefaultHasher>::default()
-        .hash_one(peer)
-        .max(1)
 }
 
 /// Where a call's reply goes.

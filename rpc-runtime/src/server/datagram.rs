@@ -13,7 +13,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::Shared;
-use super::connection::{Origin, Proof, accept, authenticate};
+use super::connection::accept;
+use super::handshake::{Origin, Proof, authenticate};
 use super::reply_sink::DatagramPeer;
 use crate::outbox::When;
 

@@ -12,6 +12,7 @@
 mod catch_unwind;
 mod connection;
 mod datagram;
+mod handshake;
 mod limits;
 mod reply_sink;
 mod service;
