@@ -7,7 +7,7 @@
 //! one [`Reply::Fault`]; the server keeps serving.
 //!
 //! Everything a peer can make the server hold is bounded by [`Limits`]; at-most-once
-//! calls are filtered per [session](session).
+//! calls are filtered per [`session`].
 
 mod catch_unwind;
 mod connection;

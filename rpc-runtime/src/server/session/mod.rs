@@ -2,7 +2,7 @@
 //!
 //! A client opens a session with a handshake and gets an id and a 128-bit secret (see
 //! [`crate::wire::tag`] for how the secret is used). The session has a fixed number of
-//! [slots](slot); each remembers the last call made on it, so the session holds at most
+//! slots; each remembers the last call made on it, so the session holds at most
 //! one reply per slot, and memory is *sessions × slots × reply size*, whatever the
 //! traffic (this is the design of NFSv4.1 sessions, RFC 8881 §2.10.6).
 //!
