@@ -165,3 +165,27 @@ async fn with_rra_the_client_acknowledges_and_no_reply_is_kept() {
         "every reply acknowledged: {stats:?}"
     );
 }
+
+#[tokio::test]
+async fn a_client_whose_session_was_forgotten_opens_a_new_one() {
+    let running = support::start(rpc_runtime::ServerConfig {
+        limits: rpc_runtime::Limits {
+            max_sessions: 1,
+            ..rpc_runtime::Limits::default()
+        },
+        ..rpc_runtime::ServerConfig::default()
+    })
+    .await;
+    let echo = running.client().await;
+    assert_eq!(echo.fail(1).await.unwrap(), 1);
+    // Another client's session pushes this one out.
+    let mut other = RawStream::connect(&running.address()).await;
+    other.open(1).await;
+    assert_eq!(running.server.stats().sessions.evicted, 1);
+    // The next call is refused in the old session (it certainly did not run: TCP
+    // delivered its one copy to this server), so it goes again in a new one.
+    assert_eq!(echo.fail(2).await.unwrap(), 2);
+    let stats = running.server.stats();
+    assert_eq!((stats.executions, stats.sessions.opened), (2, 3));
+    assert_eq!(stats.refused_sessionless, 1);
+}
