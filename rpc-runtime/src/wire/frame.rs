@@ -263,4 +263,42 @@ mod tests {
         let mut r = FrameReader::new(&bytes[..], 999);
         assert!(matches!(r.next().await, Err(FrameError::Truncated)));
     }
+
+    #[tokio::test]
+    async fn a_cancelled_read_loses_nothing() {
+        let big = vec![3u8; 2 * CHUNK];
+        let bytes = framed(&[b"first", &big, b"last"]);
+        let (mut client, server) = tokio::io::duplex(1 << 20);
+        let mut r = FrameReader::new(server, DEFAULT_MAX_FRAME);
+        // Dribble the bytes in, and give up on `next` after every one of them.
+        let mut frames = Vec::new();
+        for chunk in bytes.chunks(CHUNK / 3) {
+            tokio::io::AsyncWriteExt::write_all(&mut client, chunk)
+                .await
+                .unwrap();
+            while let Ok(frame) =
+                tokio::time::timeout(std::time::Duration::from_millis(5), r.next()).await
+            {
+                frames.push(frame.unwrap().unwrap());
+            }
+            assert!(r.frame_started().is_some() || frames.len() == 3);
+        }
+        assert_eq!(frames, [b"first".to_vec(), big, b"last".to_vec()]);
+        assert!(r.frame_started().is_none());
+    }
+
+    #[tokio::test]
+    async fn large_frames_wait_for_their_share_of_the_budget() {
+        let big = vec![1u8; CHUNK + 1];
+        let bytes = framed(&[&big]);
+        let budget = Arc::new(Semaphore::new(CHUNK + 1));
+        let mut a = FrameReader::new(&bytes[..], DEFAULT_MAX_FRAME).with_budget(budget.clone());
+        let mut b = FrameReader::new(&bytes[..], DEFAULT_MAX_FRAME).with_budget(budget.clone());
+        assert_eq!(a.next().await.unwrap().unwrap().len(), CHUNK + 1);
+        assert_eq!(budget.available_permits(), 0, "held until the next call");
+        let waiting = tokio::time::timeout(std::time::Duration::from_millis(50), b.next()).await;
+        assert!(waiting.is_err(), "the second frame waits");
+        assert!(a.next().await.unwrap().is_none());
+        assert_eq!(b.next().await.unwrap().unwrap().len(), CHUNK + 1);
+    }
 }
