@@ -472,7 +472,6 @@ impl Client {
                             });
                         }
                         lease = None;
-                        maybe_ran = false;
                     }
                     let lease = match &mut lease {
                         Some((_, lease)) => {
@@ -530,6 +529,7 @@ impl Client {
                                     if copies_may_have_run && at_most_once {
                                         return Err(binding::lost_with_server(self.interface.name));
                                     }
+                                    maybe_ran = copies_may_have_run;
                                     "the server restarted".to_string()
                                 }
                                 Some(Status::BadSession) => {
@@ -542,6 +542,7 @@ impl Client {
                                             method: method.name,
                                         });
                                     }
+                                    maybe_ran = copies_may_have_run;
                                     "the server forgot the session".to_string()
                                 }
                                 _ => {
