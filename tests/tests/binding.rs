@@ -130,8 +130,13 @@ async fn a_server_restarted_on_its_port_is_refused_by_uid_and_rebound() {
         .await
         .unwrap();
 
-    // The client's first request carries the old uid: refused, so certainly not run;
-    // the client looks the name up again and the call goes through, once.
+    // The client's first request names the old incarnation's session: refused. The new
+    // incarnation never had that session and was serving before the request left (the
+    // refusal says how long it has been up), so the call certainly did not run: the
+    // client opens a new session, and the call goes through, once. (A request sent within
+    // a round trip of the restart could not be told apart from one that reached the old
+    // incarnation: it would fail as `SessionLost`, unknown.)
+    tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(ledger.record(2).await.unwrap(), 1);
     assert_eq!(counts.runs(2), 1);
     assert_eq!(ledger.touch(3).await.unwrap(), 1);

@@ -16,6 +16,7 @@ use tokio::net::TcpStream;
 
 use crate::error::{CallError, ConnectError, Outcome};
 use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
+use crate::wire::handshake::SessionUnknown;
 use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
 use connection::{Connection, Incoming};
 use session::{ClientSession, SlotLease};
@@ -426,6 +427,8 @@ impl Client {
         // The invocation: a slot of the channel's session, kept over retransmissions
         // (a last-of-many call renumbers it for each), given back when the call ends.
         let mut lease: Option<(Channel, SlotLease)> = None;
+        // When the invocation's first request went out.
+        let mut first_sent: Option<tokio::time::Instant> = None;
         let mut sent = false;
         // An attempt went out in the current invocation and nothing proves it did not
         // run.
@@ -472,6 +475,7 @@ impl Client {
                             });
                         }
                         lease = None;
+                        first_sent = None;
                     }
                     let lease = match &mut lease {
                         Some((_, lease)) => {
@@ -506,6 +510,7 @@ impl Client {
                     };
                     if conn.send(message).await {
                         sent = true;
+                        let first_sent = *first_sent.get_or_insert_with(tokio::time::Instant::now);
                         // Over a stream the reply is waited for until the deadline; a
                         // datagram is sent again when its wait runs out.
                         let until = if conn.is_datagram() {
@@ -521,22 +526,28 @@ impl Client {
                         match tokio::time::timeout_at(until, reply).await {
                             Ok(Ok(Ok(incoming))) => match incoming.header.status() {
                                 Some(Status::UnknownBinding) if self.bound.is_some() => {
-                                    // A new incarnation: it certainly did not run this.
+                                    // A new incarnation: it certainly did not run this. The
+                                    // request was in a session only this incarnation has
+                                    // (an older one's was refused with BadSession), so no
+                                    // copy of it can have gone anywhere else either.
                                     if let Some(bound) = &self.bound {
                                         bound.forget(binding).await;
                                     }
                                     target = None;
-                                    if copies_may_have_run && at_most_once {
+                                    if maybe_ran && at_most_once {
                                         return Err(binding::lost_with_server(self.interface.name));
                                     }
-                                    maybe_ran = copies_may_have_run;
                                     "the server restarted".to_string()
                                 }
                                 Some(Status::BadSession) => {
                                     // The channel needs a new session; what went out in the
-                                    // old one may have run before the server forgot it.
+                                    // old one may have run before the server forgot it,
+                                    // unless this server never had the session and was
+                                    // already serving before the first request left.
                                     session.mark_lost();
                                     conn.close("the server forgot the session");
+                                    let copies_may_have_run = copies_may_have_run
+                                        && !never_had_it_since(incoming.payload(), first_sent);
                                     if copies_may_have_run && at_most_once {
                                         return Err(CallError::SessionLost {
                                             method: method.name,
@@ -713,6 +724,22 @@ async fn udp_socket(address: &str) -> std::io::Result<tokio::net::UdpSocket> {
     let socket = tokio::net::UdpSocket::bind(local).await?;
     socket.connect(target).await?;
     Ok(socket)
+}
+
+/// Whether a `BadSession` refusal with `payload` proves that no copy of an invocation
+/// first sent at `first_sent` ran: the refusing server never had the session, and has
+/// been running since before that first send, so it held the address the whole time and
+/// every copy reached it (or nothing), never the incarnation that had the session. A
+/// server address is served by one incarnation at a time (a restarted server binds the
+/// port its predecessor released). Both durations err on the safe side (the server counts
+/// from after it bound its port, the client until the refusal arrived); the margin
+/// covers the two clocks' rates.
+fn never_had_it_since(payload: &[u8], first_sent: tokio::time::Instant) -> bool {
+    let Ok(unknown) = wire::decode::<SessionUnknown>(payload, "session refusal") else {
+        return false;
+    };
+    let since = first_sent.elapsed();
+    !unknown.forgotten && Duration::from_micros(unknown.uptime_micros) > since + since / 100
 }
 
 /// The error of a call that found no free slot of its session before its deadline.

@@ -170,7 +170,10 @@ pub(crate) async fn accept<S: ReplySink>(
     }
     let refuse = |status: Status, text: &str| {
         if !header.is_oneway() {
-            let reply = Payload::encode(text).unwrap_or_else(|_| Payload::empty());
+            let reply = match status {
+                Status::BadSession => shared.session_unknown(header.session),
+                _ => Payload::encode(text).unwrap_or_else(|_| Payload::empty()),
+            };
             let _ = outbox.send(reply.seal(&Header::reply_to(&header, status)), when);
         }
         Ok(())

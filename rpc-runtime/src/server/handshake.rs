@@ -137,10 +137,11 @@ pub(crate) fn attach<S: ReplySink>(
         attached.push(header.session);
         Status::Ok
     };
-    let _ = outbox.send(
-        Payload::empty().seal(&Header::reply_to(header, status)),
-        when,
-    );
+    let payload = match status {
+        Status::BadSession => shared.session_unknown(header.session),
+        _ => Payload::empty(),
+    };
+    let _ = outbox.send(payload.seal(&Header::reply_to(header, status)), when);
     Ok(())
 }
 

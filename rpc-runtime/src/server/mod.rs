@@ -97,9 +97,22 @@ pub(crate) struct Shared {
     services: HashMap<u64, Arc<dyn Service>>,
     permits: Arc<Semaphore>,
     sessions: session::Sessions,
+    /// When this incarnation started (its uptime goes with `BadSession` refusals).
+    started: std::time::Instant,
     /// Bytes of large frames being read, over all connections ([`Limits::read_budget`]).
     read_budget: Arc<Semaphore>,
     counters: Counters,
+}
+
+impl Shared {
+    /// The payload of a `BadSession` refusal of `session`.
+    pub(crate) fn session_unknown(&self, session: u64) -> crate::wire::Payload {
+        let unknown = crate::wire::handshake::SessionUnknown {
+            forgotten: session != 0 && self.sessions.opened_here(session),
+            uptime_micros: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        };
+        crate::wire::Payload::encode(&unknown).unwrap_or_else(|_| crate::wire::Payload::empty())
+    }
 }
 
 /// Event counts, updated as calls arrive and run.
@@ -242,6 +255,7 @@ impl Server {
             services: self.services,
             permits: Arc::new(Semaphore::new(permits)),
             sessions: session::Sessions::new(self.config.limits),
+            started: std::time::Instant::now(),
             read_budget: Arc::new(Semaphore::new(
                 // At least one largest frame, or such a frame could never be read.
                 (self.config.limits.read_budget)

@@ -34,6 +34,22 @@ pub struct Opened {
     pub slots: u32,
 }
 
+/// Payload of a [`Status::BadSession`](super::Status::BadSession) refusal: what the
+/// server knows of the session it refused, so that the client can tell whether the call
+/// may have run in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionUnknown {
+    /// The session was opened by this server incarnation and has been forgotten (to
+    /// stay within its memory bounds): calls of it may have run here. False: this
+    /// incarnation never had it (it was opened by an earlier one, or never).
+    pub forgotten: bool,
+    /// How long this server incarnation has been running, in microseconds. A client
+    /// whose call's first request was sent less long ago than this knows that every copy
+    /// of it reached this incarnation (or none), which never had the session: the call
+    /// did not run.
+    pub uptime_micros: u64,
+}
+
 /// Payload of an Attach request; the request's `session` field names the session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AttachRequest {

@@ -92,6 +92,10 @@ pub(crate) struct Sessions {
     limits: Limits,
     /// Keys request digests, so that no one can choose two requests with one digest.
     digest_seed: u64,
+    /// The top 16 bits of every session id this incarnation opens: a session id with
+    /// other top bits was never this incarnation's (the converse may err, once in 65,536
+    /// restarts, on the safe side: a stranger taken for a forgotten session).
+    incarnation: u64,
     table: Mutex<Table>,
 }
 
@@ -100,6 +104,7 @@ impl Sessions {
         Sessions {
             limits,
             digest_seed: random_u64(),
+            incarnation: random_u64() >> 48,
             table: Mutex::new(Table::default()),
         }
     }
@@ -136,8 +141,8 @@ impl Sessions {
             }
         }
         let id = loop {
-            let id = random_u64();
-            if !table.map.contains_key(&id) {
+            let id = (self.incarnation << 48) | (random_u64() & ((1 << 48) - 1));
+            if id != 0 && !table.map.contains_key(&id) {
                 break id;
             }
         };
@@ -155,6 +160,11 @@ impl Sessions {
         table.touch(id, now);
         table.evict_over(self.limits.history_bytes, id);
         (id, secret, slots)
+    }
+
+    /// Whether session `id` was opened by this incarnation (held or forgotten since).
+    pub fn opened_here(&self, id: u64) -> bool {
+        id >> 48 == self.incarnation
     }
 
     /// The secret of session `id`, if it is held.
