@@ -44,7 +44,8 @@ async fn a_request_too_large_for_a_datagram_is_refused_before_sending() {
     let echo = udp_client(running.address()).await;
     let err = echo.echo_bytes(vec![0; 70_000]).await.unwrap_err();
     assert!(
-        matches!(err, CallError::TooLarge { limit: 65_507, .. }),
+        // A datagram's 65,507 bytes, less the session tag's 8.
+        matches!(err, CallError::TooLarge { limit: 65_499, .. }),
         "{err:?}"
     );
     assert_eq!(err.outcome(), Outcome::NotExecuted);
@@ -56,10 +57,9 @@ async fn a_request_too_large_for_a_datagram_is_refused_before_sending() {
 }
 
 #[tokio::test]
-async fn with_no_server_a_call_retransmits_then_gives_up_with_an_unknown_outcome() {
-    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    let address = socket.local_addr().unwrap().to_string();
-    drop(socket);
+async fn when_the_server_is_gone_a_call_retransmits_then_gives_up_with_an_unknown_outcome() {
+    let running = support::start_udp(ServerConfig::default()).await;
+    let address = running.address();
     let config = ChannelConfig {
         transport: Transport::Udp,
         retry: RetryPolicy {
@@ -70,7 +70,12 @@ async fn with_no_server_a_call_retransmits_then_gives_up_with_an_unknown_outcome
         },
         ..ChannelConfig::default()
     };
-    let echo = EchoClient::new(Channel::connect_with(address, config).await.unwrap());
+    let echo = EchoClient::new(
+        Channel::connect_with(&address, config.clone())
+            .await
+            .unwrap(),
+    );
+    running.server.shutdown().await;
     let started = std::time::Instant::now();
     let err = echo.fail(1).await.unwrap_err();
     assert_eq!(err.outcome(), Outcome::Unknown, "{err:?}");
@@ -79,4 +84,25 @@ async fn with_no_server_a_call_retransmits_then_gives_up_with_an_unknown_outcome
         "{err}"
     );
     assert!(started.elapsed() < Duration::from_secs(2));
+}
+
+#[tokio::test]
+async fn with_no_server_connecting_fails_and_nothing_was_sent() {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let address = socket.local_addr().unwrap().to_string();
+    drop(socket);
+    let config = ChannelConfig {
+        transport: Transport::Udp,
+        connect_timeout: Duration::from_millis(300),
+        ..ChannelConfig::default()
+    };
+    // Opening the session gets no answer: the channel cannot be made.
+    let err = Channel::connect_with(&address, config.clone())
+        .await
+        .unwrap_err();
+    assert_eq!(err.source.kind(), std::io::ErrorKind::TimedOut, "{err}");
+    // A lazy channel's call fails the same way, certainly not run.
+    let echo = EchoClient::new(Channel::lazy(address, config));
+    let err = echo.fail(1).await.unwrap_err();
+    assert_eq!(err.outcome(), Outcome::NotExecuted, "{err:?}");
 }

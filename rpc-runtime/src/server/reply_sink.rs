@@ -69,6 +69,7 @@ impl ReplySink for DatagramPeer {
     }
 
     fn max_message(&self, max_frame: usize) -> usize {
-        max_frame.min(MAX_DATAGRAM)
+        // Room for the session tag.
+        max_frame.min(MAX_DATAGRAM - crate::wire::tag::TAG_LEN)
     }
 }
