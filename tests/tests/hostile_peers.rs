@@ -37,7 +37,7 @@ async fn malformed_and_oversized_frames_close_only_their_connection() {
         ("a truncated header", vec![0, 0, 0, 2, 1, 0]),
         (
             "a reply sent to a server",
-            vec![0, 0, 0, 11, 1, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0],
+            vec![0, 0, 0, 11, 2, 1, 0, 0, 1, 1, 0, 0, 0, 0, 0],
         ),
     ];
     for (what, bytes) in cases {
