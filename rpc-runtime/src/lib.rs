@@ -29,6 +29,7 @@
 //! ```
 
 mod buffers;
+mod shared_bytes;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod client;
@@ -39,6 +40,7 @@ pub mod server;
 mod spec;
 pub mod wire;
 
+pub use shared_bytes::Bytes;
 pub use client::{
     Acknowledge, Channel, ChannelConfig, Client, Endpoint, Resolver, RetryPolicy, Transport,
 };
