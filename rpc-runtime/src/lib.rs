@@ -29,7 +29,6 @@
 //! ```
 
 mod buffers;
-mod shared_bytes;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod client;
@@ -37,10 +36,10 @@ mod error;
 pub mod id;
 mod outbox;
 pub mod server;
+mod shared_bytes;
 mod spec;
 pub mod wire;
 
-pub use shared_bytes::Bytes;
 pub use client::{
     Acknowledge, Channel, ChannelConfig, Client, Endpoint, Resolver, RetryPolicy, Transport,
 };
@@ -49,6 +48,7 @@ pub use server::{
     Concurrency, Limits, Reply, Server, ServerConfig, ServerHandle, ServerStats, Service,
     SessionStats,
 };
+pub use shared_bytes::Bytes;
 pub use spec::{InterfaceSpec, MethodSpec, Semantics};
 
 #[cfg(feature = "macros")]

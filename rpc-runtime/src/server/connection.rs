@@ -35,6 +35,7 @@ use super::service::Reply;
 use super::session::Verdict;
 use crate::outbox::{Outbox, When, WriteHalf};
 use crate::spec::Semantics;
+use crate::wire::received::{Received, sharing};
 use crate::wire::{FrameReader, Header, Kind, Message, Payload, Status};
 
 /// Serves one connection until the peer closes it, it misbehaves or idles, or the server
@@ -124,11 +125,24 @@ pub(crate) async fn serve<R, W>(
         } else {
             When::Now
         };
-        let accepted = match authenticate(&message, &origin, &shared) {
-            Ok(checked) => accept(checked, &mut origin, &shared, &outbox, &mut running, when).await,
+        let message = Received::new(message);
+        let accepted = match authenticate(message.as_slice(), &origin, &shared) {
+            Ok(checked) => {
+                let frame = message.shared();
+                accept(
+                    checked,
+                    frame,
+                    &mut origin,
+                    &shared,
+                    &outbox,
+                    &mut running,
+                    when,
+                )
+                .await
+            }
             Err(why) => Err(why),
         };
-        crate::buffers::give(message);
+        drop(message); // its buffer goes back to the pool
         if when == When::Now {
             outbox.flush();
         }
@@ -145,9 +159,11 @@ pub(crate) async fn serve<R, W>(
     counters.connections.fetch_sub(1, Ordering::Relaxed);
 }
 
-/// Acts on one message; `Err` when the connection must close.
+/// Acts on one message; `Err` when the connection must close. `frame`, when the message
+/// is large and shared, is the buffer its `bytes` arguments may be slices of.
 pub(crate) async fn accept<S: ReplySink>(
     (header, payload, proof): Checked<'_>,
+    frame: Option<&bytes::Bytes>,
     origin: &mut Origin,
     shared: &Arc<Shared>,
     outbox: &Arc<S>,
@@ -224,7 +240,7 @@ pub(crate) async fn accept<S: ReplySink>(
         }
         return Ok(());
     }
-    let handler = match service.call(header.method, payload) {
+    let handler = match sharing(frame, || service.call(header.method, payload)) {
         Ok(handler) => handler,
         Err(e) => return refuse(Status::BadRequest, &e.to_string()),
     };
@@ -316,7 +332,7 @@ pub(crate) async fn accept<S: ReplySink>(
         slot: header.slot,
         seq: header.seq,
     };
-    let mut call = CatchUnwind::new(Box::pin(super::INVOCATION.scope(invocation, handler)));
+    let mut call = CatchUnwind::new(handler, invocation);
     match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx))).await {
         Poll::Ready(reply) => {
             drop(permit);

@@ -65,6 +65,7 @@ pub(crate) async fn serve(
         });
         if let Err(why) = accept(
             checked,
+            None,
             &mut origin,
             &shared,
             &sink,

@@ -143,7 +143,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     return Err(FrameError::Truncated);
                 }
                 let at = self.start + LENGTH_PREFIX;
-                let frame = self.buf[at..at + len].to_vec();
+                let mut frame = buffers::take(len);
+                frame.extend_from_slice(&self.buf[at..at + len]);
                 self.consumed(LENGTH_PREFIX + len);
                 return Ok(Some(frame));
             }
