@@ -224,8 +224,9 @@ impl Connection {
     /// Hands a received message to the call waiting for it; `Err` when it is not a
     /// reply to this client (over a stream, the connection must then close).
     fn deliver(&self, mut message: Vec<u8>) -> Result<(), String> {
-        let (header, _) = Message::parse(&message)
+        let (header, payload) = Message::parse(&message)
             .map_err(|e| format!("the server sent a malformed reply: {e}"))?;
+        let payload_at = message.len() - payload.len();
         let session = self.session.get();
         if header.is_tagged() {
             let genuine = tag::split(&message).is_some_and(|(covered, found)| {
@@ -233,6 +234,9 @@ impl Connection {
             });
             if !genuine {
                 return Err("a datagram with a wrong session tag".into());
+            }
+            if message.len() - tag::TAG_LEN < payload_at {
+                return Err("the server sent a reply whose tag cuts its header".into());
             }
             message.truncate(message.len() - tag::TAG_LEN);
         } else if self.is_datagram()
@@ -243,8 +247,6 @@ impl Connection {
             // Only a server that no longer knows the session answers untagged.
             return Err("an untagged datagram in a session".into());
         }
-        let (header, payload) = Message::parse(&message)
-            .map_err(|e| format!("the server sent a malformed reply: {e}"))?;
         let ours = header.slot == HANDSHAKE_SLOT || session.is_some_and(|s| s.id == header.session);
         if header.kind() != Some(Kind::Reply) || !ours {
             return Err(format!(
@@ -252,7 +254,6 @@ impl Connection {
                 header.kind, header.session
             ));
         }
-        let payload_at = message.len() - payload.len();
         let (slot, seq) = (header.slot, header.seq);
         let incoming = Incoming {
             header,

@@ -82,33 +82,39 @@ pub(crate) async fn serve<R, W>(
                 break;
             }
         }
-        // A frame that begins while this waits is only seen at the next wake-up, so
-        // between frames wake up every half frame timeout: a stall is caught within one
-        // and a half frame timeouts of its first byte.
-        let check_stall = Instant::now() + limits.frame_timeout / 2;
-        let deadline = match frames.frame_started() {
-            Some(started) => started + limits.frame_timeout,
-            None if running.is_empty() => {
-                (frames.last_read() + limits.idle_timeout).min(check_stall)
-            }
-            // Waiting for its calls is not idling.
-            None => check_stall,
-        };
-        let frame = tokio::select! {
-            frame = frames.next() => frame,
-            _ = shutdown.wait_for(|stop| *stop) => break,
-            // Reading is cancel safe: a call ending just re-arms the timers.
-            Some(_) = running.join_next(), if !running.is_empty() => continue,
-            _ = tokio::time::sleep_until(deadline.into()) => {
-                let stalled = frames.frame_started().is_some_and(|s| s + limits.frame_timeout <= Instant::now());
-                let idle = frames.frame_started().is_none()
-                    && running.is_empty()
-                    && frames.last_read() + limits.idle_timeout <= Instant::now();
-                if stalled || idle {
-                    timed_out(if stalled { "it stalled in the middle of a frame" } else { "it was idle" });
-                    break;
+        // A frame already read needs no waiting, so no timers and no select: requests
+        // that arrive together are taken at the cost of decoding them.
+        let frame = if frames.has_buffered_frame() {
+            frames.next().await
+        } else {
+            // A frame that begins while this waits is only seen at the next wake-up, so
+            // between frames wake up every half frame timeout: a stall is caught within one
+            // and a half frame timeouts of its first byte.
+            let check_stall = Instant::now() + limits.frame_timeout / 2;
+            let deadline = match frames.frame_started() {
+                Some(started) => started + limits.frame_timeout,
+                None if running.is_empty() => {
+                    (frames.last_read() + limits.idle_timeout).min(check_stall)
                 }
-                continue;
+                // Waiting for its calls is not idling.
+                None => check_stall,
+            };
+            tokio::select! {
+                frame = frames.next() => frame,
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                // Reading is cancel safe: a call ending just re-arms the timers.
+                Some(_) = running.join_next(), if !running.is_empty() => continue,
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    let stalled = frames.frame_started().is_some_and(|s| s + limits.frame_timeout <= Instant::now());
+                    let idle = frames.frame_started().is_none()
+                        && running.is_empty()
+                        && frames.last_read() + limits.idle_timeout <= Instant::now();
+                    if stalled || idle {
+                        timed_out(if stalled { "it stalled in the middle of a frame" } else { "it was idle" });
+                        break;
+                    }
+                    continue;
+                }
             }
         };
         let message = match frame {

@@ -188,8 +188,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.end = 0;
             self.frame_started = None;
         } else {
-            // The next frame has begun already.
-            self.frame_started = Some(Instant::now());
+            // The next frame has begun already: its first bytes came with the last read.
+            self.frame_started = Some(self.last_read);
         }
     }
 
