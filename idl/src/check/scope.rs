@@ -195,25 +195,18 @@ impl<'a> Scope<'a> {
                     return None;
                 }
                 // Resolve every argument before giving up, to report all errors at once.
+                // Which types may be map keys is a rule of the model (`crate::rules`).
                 let args: Vec<Option<Type>> = t
                     .args
                     .iter()
                     .map(|a| self.resolve_type(a, drafts))
                     .collect();
-                // The key too, even when the value is wrong.
-                let key_ok = match (name, &args[0]) {
-                    ("map", Some(key)) => check_map_key(key, &t.args[0], drafts).is_some(),
-                    _ => true,
-                };
                 let mut args = args.into_iter().collect::<Option<Vec<Type>>>()?.into_iter();
                 let first = Box::new(args.next()?);
                 return match name {
                     "list" => Some(Type::List(first)),
                     "option" => Some(Type::Option(first)),
-                    _ => {
-                        let value = Box::new(args.next()?);
-                        key_ok.then_some(Type::Map(first, value))
-                    }
+                    _ => Some(Type::Map(first, Box::new(args.next()?))),
                 };
             }
         }
@@ -241,24 +234,6 @@ impl<'a> Scope<'a> {
         ));
         None
     }
-}
-
-/// Map keys must compare equal to themselves and hash: integers, bool, string, bytes.
-fn check_map_key(key: &Type, written: &ast::TypeRef, drafts: &mut Vec<Draft>) -> Option<()> {
-    if let Type::Primitive(p) = key
-        && p.is_map_key()
-    {
-        return Some(());
-    }
-    drafts.push(
-        Draft::new(
-            written.span,
-            format!("`{key}` cannot be a map key"),
-            "not an integer, bool, string or bytes",
-        )
-        .help("map keys must be integers, `bool`, `string` or `bytes`; use a `list` of a struct for other pairs"),
-    );
-    None
 }
 
 /// The candidate closest to `name`, if one is close enough to be a likely typo.
