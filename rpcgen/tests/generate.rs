@@ -60,3 +60,23 @@ fn method_names_that_clash_with_the_client_are_refused() {
         "{err}"
     );
 }
+
+#[test]
+fn package_docs_document_the_module_of_the_package() {
+    let model = idl::check_str(
+        "bank.idl",
+        "/// Accounts and transfers.\n///\n/// Second paragraph.\npackage bank;\nstruct A { id: u64 }",
+    )
+    .unwrap();
+    let files = rpcgen::generate(&model).unwrap();
+    assert_eq!(files[0].docs, ["Accounts and transfers.", "", "Second paragraph."]);
+    let index = rpcgen::module_index(&files);
+    assert!(
+        index.contains("/// Accounts and transfers.\n///\n/// Second paragraph.\npub mod bank;\n"),
+        "{index}"
+    );
+    // Without docs, the module still gets one.
+    let model = idl::check_str("c.idl", "package c; struct A { id: u64 }").unwrap();
+    let index = rpcgen::module_index(&rpcgen::generate(&model).unwrap());
+    assert!(index.contains("/// The `c` IDL package.\npub mod c;\n"), "{index}");
+}

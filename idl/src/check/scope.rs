@@ -151,18 +151,34 @@ impl<'a> Scope<'a> {
 
     fn unknown_draft(&self, path: &ast::Path) -> Draft {
         let written = path.to_string();
-        let candidates = self
-            .bare
-            .keys()
-            .copied()
-            .chain(Primitive::ALL.iter().map(|(n, _)| *n))
-            .chain(GENERICS.iter().map(|(n, _)| *n));
         let draft = Draft::new(
             path.span,
             format!("unknown type `{written}`"),
             "not a built-in type, nor defined in this file or a file it imports",
         );
-        match suggest(&path.name.name, candidates) {
+        let suggestion = match &path.package {
+            // Built-in types are never qualified; a qualified name is compared whole with
+            // every visible `package.Name`, so a typo in either part is caught.
+            Some(_) => {
+                let qualified: Vec<String> = self
+                    .bare
+                    .values()
+                    .flatten()
+                    .map(|s| s.name.to_string())
+                    .collect();
+                suggest(&written, qualified.iter().map(String::as_str)).map(str::to_string)
+            }
+            None => {
+                let candidates = self
+                    .bare
+                    .keys()
+                    .copied()
+                    .chain(Primitive::ALL.iter().map(|(n, _)| *n))
+                    .chain(GENERICS.iter().map(|(n, _)| *n));
+                suggest(&path.name.name, candidates).map(str::to_string)
+            }
+        };
+        match suggestion {
             Some(s) => draft.help(format!("did you mean `{s}`?")),
             None => draft,
         }
@@ -237,11 +253,14 @@ impl<'a> Scope<'a> {
 }
 
 /// The candidate closest to `name`, if one is close enough to be a likely typo.
+///
+/// Distance is optimal string alignment: a swap of two neighbouring letters (`Entyr` for
+/// `Entry`), the commonest typo, counts as one edit, not two.
 pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .filter(|c| *c != name)
-        .map(|c| (strsim::levenshtein(name, c), c))
+        .map(|c| (strsim::osa_distance(name, c), c))
         .filter(|(d, _)| *d <= limit)
         .min()
         .map(|(_, c)| c)
