@@ -57,8 +57,8 @@ pub use model::{
     Field, Interface, Method, Mode, Model, Package, Param, Primitive, QualifiedName, Semantics,
     Type, TypeDef, TypeDefKind, TypeSpan, Variant, VariantShape,
 };
-pub use rules::{ModelCheck, Syntax};
 pub use parse::{MAX_FILE_BYTES, MAX_NESTING};
+pub use rules::{ModelCheck, Syntax};
 
 /// Why a set of IDL files could not be turned into a [`Model`].
 #[derive(Debug, thiserror::Error)]

@@ -129,14 +129,24 @@ fn package_items(package: &Package) -> Vec<Entry> {
     let mut entries: Vec<Entry> = package
         .types
         .iter()
-        .map(|t| Entry::of(resolved(&t.name), t.span, format!("{} `{}`", kind(t), t.name)))
+        .map(|t| {
+            Entry::of(
+                resolved(&t.name),
+                t.span,
+                format!("{} `{}`", kind(t), t.name),
+            )
+        })
         .collect();
     for i in &package.interfaces {
         let of = |part: &str| format!("interface `{}` ({part})", i.name);
         entries.push(Entry::of(resolved(&i.name), i.span, of("its trait")));
         entries.push(Entry::of(client_struct(&i.name), i.span, of("its client")));
         entries.push(Entry::of(server_struct(&i.name), i.span, of("its server")));
-        entries.push(Entry::of(facts_module(&i.name), i.span, of("its facts module")));
+        entries.push(Entry::of(
+            facts_module(&i.name),
+            i.span,
+            of("its facts module"),
+        ));
     }
     for i in &package.interfaces {
         for m in &i.methods {
@@ -199,7 +209,13 @@ fn members(def: &TypeDef, clashes: &mut Clashes) {
     let fields = |fields: &[idl::Field], owner: &str| -> Vec<Entry> {
         fields
             .iter()
-            .map(|f| Entry::of(resolved(&f.name), f.span, format!("field `{owner}.{}`", f.name)))
+            .map(|f| {
+                Entry::of(
+                    resolved(&f.name),
+                    f.span,
+                    format!("field `{owner}.{}`", f.name),
+                )
+            })
             .collect()
     };
     match &def.kind {

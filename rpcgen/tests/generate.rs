@@ -69,7 +69,10 @@ fn package_docs_document_the_module_of_the_package() {
     )
     .unwrap();
     let files = rpcgen::generate(&model).unwrap();
-    assert_eq!(files[0].docs, ["Accounts and transfers.", "", "Second paragraph."]);
+    assert_eq!(
+        files[0].docs,
+        ["Accounts and transfers.", "", "Second paragraph."]
+    );
     let index = rpcgen::module_index(&files);
     assert!(
         index.contains("/// Accounts and transfers.\n///\n/// Second paragraph.\npub mod bank;\n"),
@@ -78,5 +81,8 @@ fn package_docs_document_the_module_of_the_package() {
     // Without docs, the module still gets one.
     let model = idl::check_str("c.idl", "package c; struct A { id: u64 }").unwrap();
     let index = rpcgen::module_index(&rpcgen::generate(&model).unwrap());
-    assert!(index.contains("/// The `c` IDL package.\npub mod c;\n"), "{index}");
+    assert!(
+        index.contains("/// The `c` IDL package.\npub mod c;\n"),
+        "{index}"
+    );
 }

@@ -40,9 +40,14 @@ fn trait_errors_and_model_errors_are_reported_together() {
     );
     assert_eq!(found.len(), 3, "{found:?}");
     assert!(found[0].contains("must be `async`"), "{found:?}");
-    assert!(found.iter().any(|e| e.contains("cannot be a map key")), "{found:?}");
     assert!(
-        found.iter().any(|e| e.contains("`new` would be defined twice")),
+        found.iter().any(|e| e.contains("cannot be a map key")),
+        "{found:?}"
+    );
+    assert!(
+        found
+            .iter()
+            .any(|e| e.contains("`new` would be defined twice")),
         "{found:?}"
     );
 }

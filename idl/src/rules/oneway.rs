@@ -12,9 +12,7 @@ pub fn check(m: &Method, syntax: Syntax, drafts: &mut Vec<Draft>) {
     }
     let words = Words::of(syntax);
     if let Some(result) = &m.result_span {
-        drafts.push(
-            Draft::new(result.span, words.result, words.why).help(words.result_help),
-        );
+        drafts.push(Draft::new(result.span, words.result, words.why).help(words.result_help));
     }
     for p in &m.params {
         let word = match p.mode {
