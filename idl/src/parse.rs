@@ -321,8 +321,10 @@ fn separator_before_doc(id: FileId, text: &str, doc: &std::ops::Range<usize>) ->
 fn method_name(text: &str) -> Option<&str> {
     let before = text[..text.find('(')?].trim_end();
     let name_start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
     let name = &before[name_start..];
     (!name.is_empty()).then_some(name)
 }
@@ -645,6 +647,17 @@ mod tests {
             panic!("not a struct")
         };
         assert_eq!(fields[0].docs, ["field"]);
+    }
+
+    #[test]
+    fn a_missing_semicolon_before_a_doc_names_the_method() {
+        let e = parse("package p;\ninterface I {\n  /* é */ [idempotent] get(a: u32) -> u32\n  /// Doc.\n  put(); }")
+            .unwrap_err();
+        assert_eq!(e.message, "missing `;` after `get(...)`");
+        // A wide space (three bytes in UTF-8) right before the name.
+        let e = parse("package p;\ninterface I {\u{3000}get(a: u32)\n  /// Doc.\n  put(); }")
+            .unwrap_err();
+        assert_eq!(e.message, "missing `;` after `get(...)`");
     }
 
     #[test]

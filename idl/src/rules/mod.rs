@@ -1,9 +1,9 @@
 //! The checks of a whole [`Model`] that both front ends run: the IDL's (after names are
 //! resolved) and the `#[remote]` attribute's (after the trait is read).
 //!
-//! A rule here needs nothing but the model: method ids that collide ([`method_ids`]),
-//! what a `oneway` method may not have ([`oneway`]) and which types may be map keys
-//! ([`map_keys`]). Each finding is a [`Draft`] whose spans come from the model, so each
+//! A rule here needs nothing but the model: method ids that collide (`method_ids`),
+//! what a `oneway` method may not have (`oneway`) and which types may be map keys
+//! (`map_keys`). Each finding is a [`Draft`] whose spans come from the model, so each
 //! front end shows it against its own source: the IDL front end as a diagnostic with
 //! `path:line:col`, the `#[remote]` front end as a compile error at the token (its spans
 //! are [`Span::opaque`](crate::source::Span::opaque) indices into its own table).
