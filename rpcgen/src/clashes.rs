@@ -249,3 +249,82 @@ fn kind(def: &TypeDef) -> &'static str {
         TypeDefKind::Exception(_) => "exception",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The names of the items of a generated module, and of the methods of its impls.
+    fn generated(model: &Model) -> (Vec<String>, Vec<String>) {
+        let tokens = crate::emit::package_tokens(model, &model.packages[0]);
+        let file: syn::File = syn::parse2(tokens).expect("generated code parses");
+        let (mut items, mut methods) = (Vec::new(), Vec::new());
+        for item in &file.items {
+            match item {
+                syn::Item::Struct(s) => items.push(s.ident.to_string()),
+                syn::Item::Enum(e) => items.push(e.ident.to_string()),
+                syn::Item::Trait(t) => items.push(t.ident.to_string()),
+                syn::Item::Mod(m) => items.push(m.ident.to_string()),
+                syn::Item::Impl(i) if i.trait_.is_none() => {
+                    let target = &i.self_ty;
+                    let target = quote::quote!(#target).to_string();
+                    if target.ends_with("Client") {
+                        methods.extend(i.items.iter().filter_map(|f| match f {
+                            syn::ImplItem::Fn(f) => Some(f.sig.ident.to_string()),
+                            _ => None,
+                        }));
+                    }
+                }
+                _ => {}
+            }
+        }
+        (items, methods)
+    }
+
+    /// The names this check knows are exactly the items and client methods the emitter
+    /// makes, so that a new kind of generated item cannot slip past it unnoticed.
+    #[test]
+    fn the_check_knows_every_name_the_emitter_makes() {
+        let model = idl::check_str(
+            "s.idl",
+            "package s;
+             struct Item { id: u64 }
+             enum Kind { A, B(u8) }
+             exception Failed { No }
+             interface Store {
+                 [idempotent] get(id: u64) -> Item raises Failed;
+                 [oneway] log(line: string);
+                 readBlock(inout n: u32, out data: bytes);
+             }",
+        )
+        .unwrap();
+        let (items, methods) = generated(&model);
+        let known: Vec<String> = package_items(&model.packages[0])
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        for item in &items {
+            assert!(
+                known.contains(item),
+                "`{item}` is generated but not checked"
+            );
+        }
+        for name in &known {
+            assert!(
+                items.contains(name),
+                "`{name}` is checked but not generated"
+            );
+        }
+        let client: Vec<String> = client_methods(&model.packages[0].interfaces[0])
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        for method in &methods {
+            assert!(
+                client.contains(method),
+                "`{method}` is generated but not checked"
+            );
+        }
+        assert_eq!(methods.len(), client.len());
+    }
+}
