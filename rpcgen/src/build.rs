@@ -88,7 +88,7 @@ impl Builder {
                 .map(PathBuf::from)
                 .ok_or(Error::NoOutDir)?,
         };
-        let model = match idl::load(files) {
+        let model = match crate::load(files) {
             Ok(model) => model,
             Err(e) => {
                 match &e {

@@ -11,9 +11,9 @@
 
 use idl::{Interface, Method, Mode, Semantics};
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
-use super::names::{ident, made, snake_case, upper_snake_case};
+use super::names::{facts_module, ident, made, method_const, wire_struct};
 use super::types::{rust_type, serde_with};
 use super::{allow, docs, hex};
 
@@ -31,7 +31,7 @@ impl Names {
     pub fn of(interface: &Interface, package: &str) -> Names {
         Names {
             service: ident(&interface.name),
-            facts: made(&format!("{}_interface", snake_case(&interface.name))),
+            facts: made(&facts_module(&interface.name)),
             package: package.to_string(),
         }
     }
@@ -48,31 +48,18 @@ impl Names {
 
     /// The constant of a method's spec: `BALANCE`.
     pub fn method_const(&self, method: &Method) -> Ident {
-        made(&upper_snake_case(&method.name))
+        made(&method_const(&method.name))
     }
 
     /// Wire structs of a method: `__BankBalance{Request,Reply}[Ref]`.
     pub fn wire(&self, method: &Method, what: &str) -> Ident {
-        format_ident!(
-            "__{}{}{}",
-            self.service.to_string().trim_start_matches("r#"),
-            pascal(&method.name),
-            what
-        )
+        let service = self.service.to_string();
+        made(&wire_struct(
+            service.trim_start_matches("r#"),
+            &method.name,
+            what,
+        ))
     }
-}
-
-/// `read_block` -> `ReadBlock`.
-fn pascal(name: &str) -> String {
-    snake_case(name)
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// The facts module.
