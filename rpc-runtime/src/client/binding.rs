@@ -78,6 +78,11 @@ impl Binding {
         }
     }
 
+    /// The configuration of the channels to the exports.
+    pub fn config(&self) -> &ChannelConfig {
+        &self.config
+    }
+
     /// The next export to call, looking the name up if none is known.
     pub async fn pick<E>(&self) -> Result<(Channel, u64), CallError<E>> {
         let mut state = self.state.lock().await;

@@ -2,6 +2,7 @@
 //! use to make calls over it.
 
 mod binding;
+mod call;
 mod connection;
 mod replies;
 mod session;
@@ -19,8 +20,9 @@ use crate::error::{CallError, ConnectError, Outcome};
 use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
 use crate::wire::handshake::SessionUnknown;
 use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
+use call::Call;
 use connection::{Connection, Incoming};
-use session::{ClientSession, SlotLease};
+use session::ClientSession;
 
 /// How requests travel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -294,14 +296,20 @@ impl Channel {
 /// Makes calls to one object on one server; what generated `...Client` stubs wrap.
 #[derive(Debug, Clone)]
 pub struct Client {
-    channel: Channel,
+    target: Target,
     interface: &'static InterfaceSpec,
-    binding: u64,
     object: u64,
     timeout: Duration,
     retry: Option<RetryPolicy>,
-    /// For clients bound by name: the binder's answer, used instead of `channel`.
-    bound: Option<Arc<binding::Binding>>,
+}
+
+/// Where a client's calls go.
+#[derive(Debug, Clone)]
+enum Target {
+    /// The server behind one channel; `binding` is the incarnation asked for (0: any).
+    Channel { channel: Channel, binding: u64 },
+    /// The servers a binder names, chosen per call.
+    Bound(Arc<binding::Binding>),
 }
 
 impl Client {
@@ -317,33 +325,36 @@ impl Client {
         interface: &'static InterfaceSpec,
         config: ChannelConfig,
     ) -> Client {
-        let name = name.into();
         Client {
             timeout: config.timeout,
-            channel: Channel::lazy(format!("<bound to {name}>"), config.clone()),
+            target: Target::Bound(Arc::new(binding::Binding::new(
+                resolver,
+                name.into(),
+                interface,
+                config,
+            ))),
             interface,
-            binding: 0,
             object: interface.object,
             retry: None,
-            bound: Some(Arc::new(binding::Binding::new(
-                resolver, name, interface, config,
-            ))),
         }
     }
+
     /// A client of `interface`'s well-known object on the server behind `channel`.
     pub fn new(channel: Channel, interface: &'static InterfaceSpec) -> Client {
         Client {
             timeout: channel.config().timeout,
-            channel,
+            target: Target::Channel {
+                channel,
+                binding: 0,
+            },
             interface,
-            binding: 0,
             object: interface.object,
             retry: None,
-            bound: None,
         }
     }
 
-    /// The same client with another per-call timeout (attempts included).
+    /// The same client with another per-call timeout. It covers everything a call does:
+    /// looking the name up, connecting, every attempt.
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
         self.timeout = timeout;
         self
@@ -355,10 +366,13 @@ impl Client {
         self
     }
 
-    /// The same client, addressing the server's incarnation `binding` (from a binder) and
-    /// object `object`.
+    /// The same client, addressing object `object` and, for a client of one channel, the
+    /// server incarnation `binding` (from a binder; a bound client asks each export for
+    /// its own).
     pub fn with_target(mut self, binding: u64, object: u64) -> Client {
-        self.binding = binding;
+        if let Target::Channel { binding: b, .. } = &mut self.target {
+            *b = binding;
+        }
         self.object = object;
         self
     }
@@ -368,9 +382,30 @@ impl Client {
         self.interface
     }
 
-    /// The channel the calls go over.
-    pub fn channel(&self) -> &Channel {
-        &self.channel
+    /// The channel the calls go over; None for a client bound by name, whose calls go
+    /// to whichever export the binder names.
+    pub fn channel(&self) -> Option<&Channel> {
+        match &self.target {
+            Target::Channel { channel, .. } => Some(channel),
+            Target::Bound(_) => None,
+        }
+    }
+
+    /// The configuration calls follow: the channel's, or the one given to
+    /// [`Client::bound`].
+    fn config(&self) -> &ChannelConfig {
+        match &self.target {
+            Target::Channel { channel, .. } => channel.config(),
+            Target::Bound(binding) => binding.config(),
+        }
+    }
+
+    fn retry(&self) -> RetryPolicy {
+        self.retry.unwrap_or(self.config().retry)
+    }
+
+    fn is_bound(&self) -> bool {
+        matches!(self.target, Target::Bound(_))
     }
 
     /// Calls `method`, which raises no exception, with `request` (its `in` and `inout`
@@ -384,13 +419,13 @@ impl Client {
         Req: Serialize + ?Sized,
         Rep: DeserializeOwned,
     {
-        self.invoke(method, request, |_| {
+        let reply = Call::new(self, method).run(request).await?;
+        interpret(method, &reply, |_| {
             Err(wire::DecodeError::Malformed {
                 what: "exception",
                 message: "the method declares no exception".into(),
             })
         })
-        .await
     }
 
     /// Like [`Client::call`], for a method that may raise exception `E`.
@@ -404,217 +439,28 @@ impl Client {
         Rep: DeserializeOwned,
         E: DeserializeOwned,
     {
-        self.invoke(method, request, |bytes| wire::decode(bytes, "exception"))
-            .await
+        let reply = Call::new(self, method).run(request).await?;
+        interpret(method, &reply, |bytes| wire::decode(bytes, "exception"))
     }
 
-    async fn invoke<Req, Rep, E>(
-        &self,
-        method: &'static MethodSpec,
-        request: &Req,
-        exception: fn(&[u8]) -> Result<E, wire::DecodeError>,
-    ) -> Result<Rep, CallError<E>>
-    where
-        Req: Serialize + ?Sized,
-        Rep: DeserializeOwned,
-    {
-        let deadline = tokio::time::Instant::now() + self.timeout;
-        let retry = self.retry.unwrap_or(self.channel.config().retry);
-        let at_most_once = method.semantics == Semantics::AtMostOnce;
-        let mut wait = retry.first_wait;
-        // Where the call goes: the channel and binding uid; for a bound client, the
-        // binder's choice, replaced when that server refuses or cannot be reached.
-        let mut target: Option<(Channel, u64)> = None;
-        // The invocation: a slot of the channel's session, kept over retransmissions
-        // (a last-of-many call renumbers it for each), given back when the call ends.
-        let mut lease: Option<(Channel, SlotLease)> = None;
-        // When the invocation's first request went out.
-        let mut first_sent: Option<tokio::time::Instant> = None;
-        let mut sent = false;
-        // An attempt went out in the current invocation and nothing proves it did not
-        // run.
-        let mut maybe_ran = false;
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let (channel, binding) = match &target {
-                Some(t) => t.clone(),
-                None => {
-                    let t = self.target().await?;
-                    target = Some(t.clone());
-                    t
-                }
-            };
-            if lease.as_ref().is_some_and(|(c, _)| !c.same(&channel)) {
-                lease = None; // another server: another invocation
-            }
-            let lost = match channel.connection().await {
-                Err(e) => match &self.bound {
-                    Some(bound) => {
-                        bound.forget(binding).await;
-                        target = None;
-                        if maybe_ran && at_most_once {
-                            return Err(binding::lost_with_server(self.interface.name));
-                        }
-                        e.to_string()
-                    }
-                    None if sent => return Err(CallError::from(e).with_outcome(Outcome::Unknown)),
-                    None => return Err(e.into()),
-                },
-                Ok(conn) => {
-                    let Some(session) = conn.session().cloned() else {
-                        return Err(CallError::Protocol("a connection without a session".into()));
-                    };
-                    if lease
-                        .as_ref()
-                        .is_some_and(|(_, l)| !Arc::ptr_eq(l.session(), &session))
-                    {
-                        // The server forgot the session the earlier attempts went out in.
-                        if maybe_ran && at_most_once {
-                            return Err(CallError::SessionLost {
-                                method: method.name,
-                            });
-                        }
-                        lease = None;
-                        first_sent = None;
-                    }
-                    let lease = match &mut lease {
-                        Some((_, lease)) => {
-                            if method.semantics == Semantics::LastOfMany {
-                                lease.renumber();
-                            }
-                            lease
-                        }
-                        None => match session.lease(deadline).await {
-                            Some(new) => &mut lease.insert((channel.clone(), new)).1,
-                            None if sent => return Err(CallError::Timeout(self.timeout)),
-                            None => return Err(no_free_slot(self.timeout)),
-                        },
-                    };
-                    let id = lease.id();
-                    let reply = conn.register(id.1, id.2);
-                    let payload = self.encode(method, request)?;
-                    let message = match self.seal(
-                        &channel,
-                        method,
-                        payload,
-                        id,
-                        binding,
-                        0,
-                        conn.is_datagram(),
-                    ) {
-                        Ok(message) => message,
-                        Err(e) => return Err(e),
-                    };
-                    if conn.send(message).await {
-                        sent = true;
-                        let first_sent = *first_sent.get_or_insert_with(tokio::time::Instant::now);
-                        // Over a stream the reply is waited for until the deadline; a
-                        // datagram is sent again when its wait runs out.
-                        let until = if conn.is_datagram() {
-                            deadline.min(tokio::time::Instant::now() + wait)
-                        } else {
-                            deadline
-                        };
-                        // A refusal proves that this copy did not run where it arrived.
-                        // Over a stream that was the only copy; a datagram may have been
-                        // duplicated on the way, and another copy may have run on the
-                        // server incarnation that came before.
-                        let copies_may_have_run = maybe_ran || conn.is_datagram();
-                        match tokio::time::timeout_at(until, reply).await {
-                            Ok(Ok(incoming)) => match incoming.header.status() {
-                                Some(Status::UnknownBinding) if self.bound.is_some() => {
-                                    // A new incarnation: it certainly did not run this. The
-                                    // request was in a session only this incarnation has
-                                    // (an older one's was refused with BadSession), so no
-                                    // copy of it can have gone anywhere else either.
-                                    if let Some(bound) = &self.bound {
-                                        bound.forget(binding).await;
-                                    }
-                                    target = None;
-                                    if maybe_ran && at_most_once {
-                                        return Err(binding::lost_with_server(self.interface.name));
-                                    }
-                                    "the server restarted".to_string()
-                                }
-                                Some(Status::BadSession) => {
-                                    // The channel needs a new session; what went out in the
-                                    // old one may have run before the server forgot it,
-                                    // unless this server never had the session and was
-                                    // already serving before the first request left.
-                                    session.mark_lost();
-                                    conn.close("the server forgot the session");
-                                    let copies_may_have_run = copies_may_have_run
-                                        && !never_had_it_since(incoming.payload(), first_sent);
-                                    if copies_may_have_run && at_most_once {
-                                        return Err(CallError::SessionLost {
-                                            method: method.name,
-                                        });
-                                    }
-                                    maybe_ran = copies_may_have_run;
-                                    "the server forgot the session".to_string()
-                                }
-                                _ => {
-                                    self.acknowledge(&conn, method, &incoming).await;
-                                    return interpret(method, &incoming, exception);
-                                }
-                            },
-                            Ok(Err((message, _))) => {
-                                maybe_ran = true;
-                                message
-                            }
-                            Err(_) => {
-                                maybe_ran = true;
-                                "no reply in time".to_string()
-                            }
-                        }
-                    } else {
-                        "the connection closed before the request was sent".to_string()
-                    }
-                }
-            };
-            let out_of_time = tokio::time::Instant::now() >= deadline;
-            if out_of_time || attempt >= retry.max_attempts {
-                return Err(if !sent {
-                    CallError::Connection {
-                        message: format!("gave up after {attempt} attempts: {lost}"),
-                        outcome: Outcome::NotExecuted,
-                    }
-                } else if out_of_time {
-                    CallError::Timeout(self.timeout)
-                } else {
-                    CallError::Connection {
-                        message: format!("gave up after {attempt} attempts: {lost}"),
-                        outcome: if maybe_ran {
-                            Outcome::Unknown
-                        } else {
-                            Outcome::NotExecuted
-                        },
-                    }
-                });
-            }
-            if target.is_none() {
-                // Give a restarting server a moment before looking it up again.
-                tokio::time::sleep(
-                    wait.min(deadline.saturating_duration_since(tokio::time::Instant::now())),
-                )
-                .await;
-            }
-            wait = (wait * retry.backoff).min(retry.max_wait);
+    /// The channel and binding uid of a call: the client's own, or the binder's choice.
+    async fn target<E>(&self) -> Result<(Channel, u64), CallError<E>> {
+        match &self.target {
+            Target::Channel { channel, binding } => Ok((channel.clone(), *binding)),
+            Target::Bound(bound) => bound.pick().await,
         }
     }
 
-    /// The channel and binding uid of the next attempt.
-    async fn target<E>(&self) -> Result<(Channel, u64), CallError<E>> {
-        match &self.bound {
-            Some(bound) => bound.pick().await,
-            None => Ok((self.channel.clone(), self.binding)),
+    /// Forgets the export of `binding` (a bound client's server that went away).
+    async fn forget(&self, binding: u64) {
+        if let Target::Bound(bound) = &self.target {
+            bound.forget(binding).await;
         }
     }
 
     /// With RRA, tells the server it may drop its copy of an at-most-once call's reply.
     async fn acknowledge(&self, conn: &Connection, method: &MethodSpec, incoming: &Incoming) {
-        if self.channel.config().acknowledge == Acknowledge::Rra
+        if self.config().acknowledge == Acknowledge::Rra
             && method.semantics == Semantics::AtMostOnce
         {
             let h = &incoming.header;
@@ -632,65 +478,61 @@ impl Client {
     where
         Req: Serialize + ?Sized,
     {
-        let payload = self.encode(method, request)?;
-        let (channel, binding) = self.target().await?;
-        let conn = channel.connection().await?;
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let within = |e| CallError::Connection {
+            message: format!("could not send within the call's timeout of {e:?}"),
+            outcome: Outcome::NotExecuted,
+        };
+        let (channel, binding) = tokio::time::timeout_at(deadline, self.target())
+            .await
+            .map_err(|_| within(self.timeout))??;
+        let conn = tokio::time::timeout_at(deadline, channel.connection())
+            .await
+            .map_err(|_| within(self.timeout))??;
         let Some(session) = conn.session() else {
             return Err(CallError::Protocol("a connection without a session".into()));
         };
-        let message = self.seal(
-            &channel,
-            method,
-            payload,
-            session.oneway_id(),
-            binding,
-            FLAG_ONEWAY,
-            conn.is_datagram(),
-        )?;
+        let id = session.oneway_id();
+        let message = self.request(method, request, id, binding, FLAG_ONEWAY, &conn)?;
         if conn.send(message).await {
             Ok(())
         } else {
-            Err(not_sent())
+            Err(CallError::Connection {
+                message: "the connection closed before the request was sent".into(),
+                outcome: Outcome::NotExecuted,
+            })
         }
     }
 
-    /// Encodes a request's arguments.
-    fn encode<Req, E>(
+    /// The request message of invocation `id` of `method`, addressed to `binding`, with
+    /// header `flags`; refused when too large for `conn`.
+    fn request<Req, E>(
         &self,
         method: &'static MethodSpec,
         request: &Req,
-    ) -> Result<Payload, CallError<E>>
+        id: (u64, u32, u64),
+        binding: u64,
+        flags: u8,
+        conn: &Connection,
+    ) -> Result<wire::Message, CallError<E>>
     where
         Req: Serialize + ?Sized,
     {
-        Payload::encode(request).map_err(|e| {
+        let payload = Payload::encode(request).map_err(|e| {
             CallError::Protocol(format!(
                 "cannot encode the arguments of `{}`: {e}",
                 method.name
             ))
-        })
-    }
-
-    /// Puts the request header in front, refusing a message too large to send.
-    #[allow(clippy::too_many_arguments)]
-    fn seal<E>(
-        &self,
-        channel: &Channel,
-        method: &'static MethodSpec,
-        payload: Payload,
-        id: (u64, u32, u64),
-        binding: u64,
-        flags: u8,
-        datagram: bool,
-    ) -> Result<wire::Message, CallError<E>> {
+        })?;
         let mut header = Header::request(id, binding, self.object, method.id, method.fingerprint);
         header.flags |= flags;
         let message = payload.seal(&header);
-        let limit = if datagram {
+        let max_frame = self.config().max_frame;
+        let limit = if conn.is_datagram() {
             // Room for the session tag.
-            (wire::MAX_DATAGRAM - wire::tag::TAG_LEN).min(channel.config().max_frame)
+            (wire::MAX_DATAGRAM - wire::tag::TAG_LEN).min(max_frame)
         } else {
-            channel.config().max_frame
+            max_frame
         };
         if message.len() > limit {
             return Err(CallError::TooLarge {
@@ -732,22 +574,6 @@ fn never_had_it_since(payload: &[u8], first_sent: tokio::time::Instant) -> bool 
     };
     let since = first_sent.elapsed();
     !unknown.forgotten && Duration::from_micros(unknown.uptime_micros) > since + since / 100
-}
-
-/// The error of a call that found no free slot of its session before its deadline.
-fn no_free_slot<E>(timeout: Duration) -> CallError<E> {
-    CallError::Connection {
-        message: format!("every slot of the session stayed busy for {timeout:?}"),
-        outcome: Outcome::NotExecuted,
-    }
-}
-
-/// The error of a request the connection closed on before it went out.
-fn not_sent<E>() -> CallError<E> {
-    CallError::Connection {
-        message: "the connection closed before the request was sent".into(),
-        outcome: Outcome::NotExecuted,
-    }
 }
 
 /// Turns a reply into the call's result.

@@ -1,0 +1,402 @@
+//! One call from its start to its end: where each attempt goes, what it sends, what a
+//! lost attempt means for the next, and when to give up.
+//!
+//! A call is a series of attempts within one deadline, which covers everything the call
+//! does: asking the binder, connecting, waiting for a slot, waiting for the reply.
+//! Attempts differ by transport ([`Backoff`] paces datagrams; a stream's request is sent
+//! again only after its connection broke) and by semantics, which decide whether
+//! anything may be sent again and with which id:
+//!
+//! | semantics | an attempt after a lost one |
+//! |---|---|
+//! | at-least-once | the same invocation id; may run again |
+//! | at-most-once | the same invocation id, which the server's session filters; never to another server or session once it may have run |
+//! | last-of-many | a new number in the same slot, so that only the last attempt's reply counts |
+//!
+//! [`History`] keeps what the attempts so far prove about whether the call ran, which
+//! decides the outcome a failure reports.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use tokio::time::Instant;
+
+use super::connection::{Connection, Incoming};
+use super::session::{ClientSession, SlotLease};
+use super::{Channel, Client, RetryPolicy, binding, never_had_it_since};
+use crate::error::{CallError, ConnectError, Outcome};
+use crate::spec::{MethodSpec, Semantics};
+use crate::wire::Status;
+
+/// The waits between datagram attempts: `first_wait`, then growing by `backoff` up to
+/// `max_wait`.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Backoff {
+    policy: RetryPolicy,
+    wait: Duration,
+}
+
+impl Backoff {
+    pub fn new(policy: RetryPolicy) -> Backoff {
+        Backoff {
+            policy,
+            wait: policy.first_wait,
+        }
+    }
+
+    /// The current wait.
+    pub fn wait(&self) -> Duration {
+        self.wait
+    }
+
+    /// Moves on to the next wait.
+    pub fn grow(&mut self) {
+        self.wait = (self.wait * self.policy.backoff).min(self.policy.max_wait);
+    }
+
+    /// Whether `attempts` attempts are all the policy allows.
+    pub fn exhausted(&self, attempts: u32) -> bool {
+        attempts >= self.policy.max_attempts
+    }
+}
+
+/// What the attempts of a call so far did.
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct History {
+    /// Attempts begun.
+    pub attempts: u32,
+    /// Whether any request went out.
+    pub sent: bool,
+    /// Whether a request went out in the current invocation and nothing proves that it
+    /// did not run.
+    pub maybe_ran: bool,
+}
+
+/// The invocation of a call on one channel: a slot of the channel's session, kept over
+/// retransmissions, given back when the call ends.
+struct Invocation {
+    channel: Channel,
+    lease: SlotLease,
+    /// When its first request went out.
+    first_sent: Option<Instant>,
+}
+
+/// How an attempt ended, when the call goes on.
+enum Attempt {
+    /// The server's answer.
+    Answered(Incoming),
+    /// No answer, for this reason; another attempt may follow.
+    Lost(String),
+}
+
+/// A call in progress.
+pub(super) struct Call<'c> {
+    client: &'c Client,
+    method: &'static MethodSpec,
+    deadline: Instant,
+    backoff: Backoff,
+    /// Where attempts go: a channel and the binding uid to ask for. For a bound client,
+    /// the binder's choice, dropped when that server refuses or cannot be reached.
+    target: Option<(Channel, u64)>,
+    invocation: Option<Invocation>,
+    history: History,
+}
+
+impl<'c> Call<'c> {
+    pub fn new(client: &'c Client, method: &'static MethodSpec) -> Call<'c> {
+        Call {
+            client,
+            method,
+            deadline: Instant::now() + client.timeout,
+            backoff: Backoff::new(client.retry()),
+            target: None,
+            invocation: None,
+            history: History::default(),
+        }
+    }
+
+    /// Makes attempts until one is answered or the call must give up.
+    pub async fn run<Req, E>(mut self, request: &Req) -> Result<Incoming, CallError<E>>
+    where
+        Req: Serialize + ?Sized,
+    {
+        loop {
+            self.history.attempts += 1;
+            let lost = match self.attempt(request).await? {
+                Attempt::Answered(incoming) => return Ok(incoming),
+                Attempt::Lost(why) => why,
+            };
+            let out_of_time = Instant::now() >= self.deadline;
+            if out_of_time || self.backoff.exhausted(self.history.attempts) {
+                return Err(self.give_up(&lost, out_of_time));
+            }
+            if self.target.is_none() {
+                // Give a restarting server a moment before looking it up again.
+                tokio::time::sleep_until(self.deadline.min(Instant::now() + self.backoff.wait()))
+                    .await;
+            }
+            self.backoff.grow();
+        }
+    }
+
+    /// One attempt: find the server, connect, send, wait.
+    async fn attempt<Req, E>(&mut self, request: &Req) -> Result<Attempt, CallError<E>>
+    where
+        Req: Serialize + ?Sized,
+    {
+        let (channel, binding) = self.target().await?;
+        let conn = match tokio::time::timeout_at(self.deadline, channel.connection()).await {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(e)) => return self.unreachable(e, binding).await,
+            Err(_) => return Err(self.out_of_time()),
+        };
+        let Some(session) = conn.session().cloned() else {
+            return Err(CallError::Protocol("a connection without a session".into()));
+        };
+        let id = self.invocation(&channel, &session).await?.lease.id();
+        let reply = conn.register(id.1, id.2);
+        let message = self
+            .client
+            .request(self.method, request, id, binding, 0, &conn)?;
+        if !conn.send(message).await {
+            return Ok(Attempt::Lost(
+                "the connection closed before the request was sent".into(),
+            ));
+        }
+        self.history.sent = true;
+        let first_sent = match &mut self.invocation {
+            Some(invocation) => *invocation.first_sent.get_or_insert_with(Instant::now),
+            None => Instant::now(),
+        };
+        // Over a stream the reply is waited for until the deadline; a datagram is sent
+        // again when its wait runs out.
+        let until = if conn.is_datagram() {
+            self.deadline.min(Instant::now() + self.backoff.wait())
+        } else {
+            self.deadline
+        };
+        match tokio::time::timeout_at(until, reply).await {
+            Ok(Ok(incoming)) => {
+                self.judge(incoming, &conn, &session, binding, first_sent)
+                    .await
+            }
+            Ok(Err((why, _))) => {
+                self.history.maybe_ran = true;
+                Ok(Attempt::Lost(why))
+            }
+            Err(_) => {
+                self.history.maybe_ran = true;
+                Ok(Attempt::Lost("no reply in time".into()))
+            }
+        }
+    }
+
+    /// The channel and binding uid of the next attempt, asking the binder if needed
+    /// (within the call's deadline).
+    async fn target<E>(&mut self) -> Result<(Channel, u64), CallError<E>> {
+        if let Some(target) = &self.target {
+            return Ok(target.clone());
+        }
+        let target = match tokio::time::timeout_at(self.deadline, self.client.target()).await {
+            Ok(target) => target?,
+            Err(_) => return Err(self.out_of_time()),
+        };
+        if self
+            .invocation
+            .as_ref()
+            .is_some_and(|i| !i.channel.same(&target.0))
+        {
+            self.invocation = None; // another server: another invocation
+        }
+        self.target = Some(target.clone());
+        Ok(target)
+    }
+
+    /// The invocation for this attempt: the one already begun on `channel`'s `session`
+    /// (renumbered for last-of-many), or a new one in a free slot.
+    async fn invocation<E>(
+        &mut self,
+        channel: &Channel,
+        session: &Arc<ClientSession>,
+    ) -> Result<&mut Invocation, CallError<E>> {
+        if self
+            .invocation
+            .as_ref()
+            .is_some_and(|i| !Arc::ptr_eq(i.lease.session(), session))
+        {
+            // The server forgot the session the earlier attempts went out in.
+            if self.may_have_run_at_most_once() {
+                return Err(CallError::SessionLost {
+                    method: self.method.name,
+                });
+            }
+            self.invocation = None;
+        }
+        match &mut self.invocation {
+            Some(invocation) => {
+                if self.method.semantics == Semantics::LastOfMany {
+                    invocation.lease.renumber();
+                }
+            }
+            None => {
+                let Some(lease) = session.lease(self.deadline).await else {
+                    return Err(if self.history.sent {
+                        CallError::Timeout(self.client.timeout)
+                    } else {
+                        no_free_slot(self.client.timeout)
+                    });
+                };
+                self.invocation = Some(Invocation {
+                    channel: channel.clone(),
+                    lease,
+                    first_sent: None,
+                });
+            }
+        }
+        match &mut self.invocation {
+            Some(invocation) => Ok(invocation),
+            None => unreachable!("an invocation was just made"),
+        }
+    }
+
+    /// What an answer means: the reply, or a refusal that another attempt may overcome.
+    async fn judge<E>(
+        &mut self,
+        incoming: Incoming,
+        conn: &Connection,
+        session: &ClientSession,
+        binding: u64,
+        first_sent: Instant,
+    ) -> Result<Attempt, CallError<E>> {
+        match incoming.header.status() {
+            Some(Status::UnknownBinding) if self.client.is_bound() => {
+                // A new incarnation: it certainly did not run this. The request was in a
+                // session only this incarnation has (an older one's was refused with
+                // BadSession), so no copy of it can have gone anywhere else either.
+                self.server_gone(binding).await?;
+                Ok(Attempt::Lost("the server restarted".into()))
+            }
+            Some(Status::BadSession) => {
+                // The channel needs a new session; what went out in the old one may have
+                // run before the server forgot it, unless this server never had the
+                // session and was already serving before the first request left. A
+                // refusal proves that this copy did not run where it arrived; over a
+                // stream that was the only copy, but a datagram may have been duplicated
+                // on the way, and another copy may have run on an earlier incarnation.
+                session.mark_lost();
+                conn.close("the server forgot the session");
+                let copies_may_have_run = (self.history.maybe_ran || conn.is_datagram())
+                    && !never_had_it_since(incoming.payload(), first_sent);
+                self.history.maybe_ran = copies_may_have_run;
+                if self.may_have_run_at_most_once() {
+                    return Err(CallError::SessionLost {
+                        method: self.method.name,
+                    });
+                }
+                Ok(Attempt::Lost("the server forgot the session".into()))
+            }
+            _ => {
+                self.client.acknowledge(conn, self.method, &incoming).await;
+                Ok(Attempt::Answered(incoming))
+            }
+        }
+    }
+
+    /// A server that could not be reached: a bound client tries another; a client of
+    /// one channel gives up.
+    async fn unreachable<E>(
+        &mut self,
+        error: ConnectError,
+        binding: u64,
+    ) -> Result<Attempt, CallError<E>> {
+        if self.client.is_bound() {
+            self.server_gone(binding).await?;
+            return Ok(Attempt::Lost(error.to_string()));
+        }
+        let error = CallError::from(error);
+        Err(if self.history.sent {
+            error.with_outcome(Outcome::Unknown)
+        } else {
+            error
+        })
+    }
+
+    /// Forgets the server of `binding`: the next attempt asks the binder again. An
+    /// at-most-once call that may have run there cannot go anywhere else.
+    async fn server_gone<E>(&mut self, binding: u64) -> Result<(), CallError<E>> {
+        self.client.forget(binding).await;
+        self.target = None;
+        if self.may_have_run_at_most_once() {
+            return Err(binding::lost_with_server(self.client.interface.name));
+        }
+        Ok(())
+    }
+
+    fn may_have_run_at_most_once(&self) -> bool {
+        self.history.maybe_ran && self.method.semantics == Semantics::AtMostOnce
+    }
+
+    /// The error of a call whose deadline passed before it could finish.
+    fn out_of_time<E>(&self) -> CallError<E> {
+        if self.history.sent {
+            CallError::Timeout(self.client.timeout)
+        } else {
+            CallError::Connection {
+                message: format!(
+                    "could not reach the server within the call's timeout of {:?}",
+                    self.client.timeout
+                ),
+                outcome: Outcome::NotExecuted,
+            }
+        }
+    }
+
+    /// The error of a call that ran out of attempts or time; `lost` says why the last
+    /// attempt failed.
+    fn give_up<E>(&self, lost: &str, out_of_time: bool) -> CallError<E> {
+        let attempts = self.history.attempts;
+        if self.history.sent && out_of_time {
+            return CallError::Timeout(self.client.timeout);
+        }
+        CallError::Connection {
+            message: format!("gave up after {attempts} attempts: {lost}"),
+            outcome: if self.history.sent && self.history.maybe_ran {
+                Outcome::Unknown
+            } else {
+                Outcome::NotExecuted
+            },
+        }
+    }
+}
+
+/// The error of a call that found no free slot of its session before its deadline.
+fn no_free_slot<E>(timeout: Duration) -> CallError<E> {
+    CallError::Connection {
+        message: format!("every slot of the session stayed busy for {timeout:?}"),
+        outcome: Outcome::NotExecuted,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_to_its_cap_and_counts_attempts() {
+        let mut backoff = Backoff::new(RetryPolicy {
+            first_wait: Duration::from_millis(100),
+            backoff: 3,
+            max_wait: Duration::from_millis(500),
+            max_attempts: 3,
+        });
+        let mut waits = Vec::new();
+        for _ in 0..4 {
+            waits.push(backoff.wait().as_millis());
+            backoff.grow();
+        }
+        assert_eq!(waits, [100, 300, 500, 500]);
+        assert!(!backoff.exhausted(2));
+        assert!(backoff.exhausted(3));
+    }
+}
