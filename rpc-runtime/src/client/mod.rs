@@ -250,10 +250,11 @@ impl Channel {
                 Connection::start_unix(stream, config.max_frame, config.slots)
             }
         };
-        let session = self.handshake(&conn).await.map_err(|e| {
-            conn.abort();
-            error(e)
-        })?;
+        // A handshake that fails, or is given up by a call out of time, must not leave
+        // the connection's tasks reading a socket nobody will use.
+        let unfinished = AbortOnDrop(Some(conn.clone()));
+        let session = self.handshake(&conn).await.map_err(error)?;
+        unfinished.disarm();
         conn.set_session(session);
         *self
             .inner
@@ -541,6 +542,23 @@ impl Client {
             });
         }
         Ok(message)
+    }
+}
+
+/// Aborts a connection when dropped, unless disarmed first.
+struct AbortOnDrop(Option<Arc<Connection>>);
+
+impl AbortOnDrop {
+    fn disarm(mut self) {
+        self.0 = None;
+    }
+}
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0.take() {
+            conn.abort();
+        }
     }
 }
 
