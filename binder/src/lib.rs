@@ -28,7 +28,7 @@
 //!
 //! let binder = Binder::embedded();
 //! // Server side: export, and keep the lease renewed while `exported` lives.
-//! let exported = binder.export("bank", &server, rpc_runtime::Transport::Tcp, 0x1234).await?;
+//! let exported = binder.export("bank", &server, 0x1234).await?;
 //! // Client side: a runtime client bound by name (wrap it in a generated client with
 //! // `BankClient::from_client`).
 //! let client = rpc_runtime::Client::bound(
@@ -111,20 +111,20 @@ impl Binder {
         }
     }
 
-    /// Exports `server` under `name`, with the default lease, renewed in the background
+    /// Exports `server` under `name` at the address and transport it serves on (a Unix
+    /// domain socket's path included), with the default lease, renewed in the background
     /// until the returned [`Exported`] is dropped or withdrawn.
     pub async fn export(
         &self,
         name: &str,
         server: &ServerHandle,
-        transport: Transport,
         fingerprint: u64,
     ) -> Result<Exported, CallError<proto::BinderError>> {
         self.export_at(
             name,
-            &server.local_addr().to_string(),
+            &server.address(),
             server.uid(),
-            transport,
+            server.transport(),
             fingerprint,
             DEFAULT_LEASE,
         )

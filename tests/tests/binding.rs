@@ -51,11 +51,11 @@ async fn calls_spread_over_exports_and_fail_over_when_one_dies() {
     let a = serve_ledger(&a_counts, "127.0.0.1:0", Transport::Tcp).await;
     let b = serve_ledger(&b_counts, "127.0.0.1:0", Transport::Tcp).await;
     let _a_export = binder
-        .export("ledger", &a, Transport::Tcp, ledger_interface::FINGERPRINT)
+        .export("ledger", &a, ledger_interface::FINGERPRINT)
         .await
         .unwrap();
     let _b_export = binder
-        .export("ledger", &b, Transport::Tcp, ledger_interface::FINGERPRINT)
+        .export("ledger", &b, ledger_interface::FINGERPRINT)
         .await
         .unwrap();
     let ledger = client(&binder, Transport::Tcp);
@@ -104,12 +104,7 @@ async fn a_server_restarted_on_its_port_is_refused_by_uid_and_rebound() {
     let first = serve_ledger(&counts, "127.0.0.1:0", Transport::Udp).await;
     let address = first.local_addr().to_string();
     let first_export = binder
-        .export(
-            "ledger",
-            &first,
-            Transport::Udp,
-            ledger_interface::FINGERPRINT,
-        )
+        .export("ledger", &first, ledger_interface::FINGERPRINT)
         .await
         .unwrap();
     let ledger = client(&binder, Transport::Udp);
@@ -121,12 +116,7 @@ async fn a_server_restarted_on_its_port_is_refused_by_uid_and_rebound() {
     let second = serve_ledger(&counts, &address, Transport::Udp).await;
     assert_ne!(second.uid(), 0);
     let _second_export = binder
-        .export(
-            "ledger",
-            &second,
-            Transport::Udp,
-            ledger_interface::FINGERPRINT,
-        )
+        .export("ledger", &second, ledger_interface::FINGERPRINT)
         .await
         .unwrap();
 
@@ -147,10 +137,7 @@ async fn a_fingerprint_mismatch_at_lookup_names_both_versions() {
     let binder = binder();
     let counts = Arc::new(Counts::default());
     let server = serve_ledger(&counts, "127.0.0.1:0", Transport::Tcp).await;
-    let _export = binder
-        .export("ledger", &server, Transport::Tcp, 0xdead_beef)
-        .await
-        .unwrap();
+    let _export = binder.export("ledger", &server, 0xdead_beef).await.unwrap();
     let err = client(&binder, Transport::Tcp).record(1).await.unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, CallError::Unbound(_)), "{err:?}");
@@ -223,4 +210,28 @@ async fn an_export_the_binder_forgot_is_exported_again_at_the_next_renewal() {
         1,
         "exported again"
     );
+}
+
+#[tokio::test]
+async fn a_server_on_a_unix_socket_is_exported_at_its_path() {
+    let binder = binder();
+    let counts = Arc::new(Counts::default());
+    let path = std::env::temp_dir().join(format!("rpcgen-binding-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let server = Server::new()
+        .add_service(LedgerServer::new(counts.clone()))
+        .bind_unix(&path)
+        .unwrap();
+    assert_eq!(server.transport(), Transport::Unix);
+    assert_eq!(server.address(), path.display().to_string());
+    let _export = binder
+        .export("ledger", &server, ledger_interface::FINGERPRINT)
+        .await
+        .unwrap();
+    // The client's configuration says TCP; the export says where and how.
+    let ledger = client(&binder, Transport::Tcp);
+    assert_eq!(ledger.record(5).await.unwrap(), 1);
+    assert_eq!(counts.runs(5), 1);
+    server.shutdown().await;
+    let _ = std::fs::remove_file(&path);
 }

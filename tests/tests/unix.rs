@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use rpc_runtime::{CallError, Channel, ChannelConfig, Server, Transport};
+use rpc_runtime::{CallError, Channel, Server};
 use tests::echo::EchoService;
 use tests::types::{EchoClient, EchoServer, Oops};
 
@@ -14,15 +14,7 @@ async fn calls_work_over_a_unix_socket() {
         .add_service(EchoServer::from_arc(Arc::new(EchoService::new())))
         .bind_unix(&path)
         .unwrap();
-    let config = ChannelConfig {
-        transport: Transport::Unix,
-        ..ChannelConfig::default()
-    };
-    let echo = EchoClient::new(
-        Channel::connect_with(path.to_string_lossy(), config)
-            .await
-            .unwrap(),
-    );
+    let echo = EchoClient::new(Channel::connect_unix(&path).await.unwrap());
     assert_eq!(echo.fail(3).await.unwrap(), 3);
     assert!(matches!(
         echo.fail(0).await,

@@ -4,12 +4,23 @@
 //! cargo run -p rpc-binder -- 127.0.0.1:7700
 //! ```
 
+use std::net::SocketAddr;
+
+use clap::Parser;
+
+/// The rpcgen binder daemon: servers export names to it, clients look them up.
+#[derive(Debug, Parser)]
+#[command(name = "rpc-binder", version)]
+struct Args {
+    /// Where to listen (host:port).
+    #[arg(default_value = "127.0.0.1:7700")]
+    address: SocketAddr,
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let address = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:7700".into());
-    let server = rpc_binder::daemon::serve(&address).await?;
+    let args = Args::parse();
+    let server = rpc_binder::daemon::serve(&args.address.to_string()).await?;
     println!(
         "rpc-binder listening on {} (Ctrl-C stops it)",
         server.local_addr()

@@ -18,7 +18,7 @@ use clap::Parser;
 use examples::accounts::Accounts;
 use examples::bank::{BankServer, bank_interface};
 use examples::cli::Listeners;
-use rpc_runtime::{Server, Transport};
+use rpc_runtime::Server;
 
 /// The bank as a server process: serves until Ctrl-C.
 #[derive(Debug, Parser)]
@@ -60,12 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         Some(binder) => {
             let binder = rpc_binder::Binder::from_spec(binder).await?;
             let export = binder
-                .export(
-                    "bank",
-                    &listeners.tcp,
-                    Transport::Tcp,
-                    bank_interface::FINGERPRINT,
-                )
+                .export("bank", &listeners.tcp, bank_interface::FINGERPRINT)
                 .await?;
             println!("exported as `bank` (binding uid {:#x})", export.uid());
             Some(export)

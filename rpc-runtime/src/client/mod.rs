@@ -163,6 +163,16 @@ impl Channel {
         Channel::connect_with(address, config).await
     }
 
+    /// Connects to the server listening on the Unix domain socket at `path`, with the
+    /// default configuration otherwise.
+    pub async fn connect_unix(path: impl AsRef<std::path::Path>) -> Result<Channel, ConnectError> {
+        let config = ChannelConfig {
+            transport: Transport::Unix,
+            ..ChannelConfig::default()
+        };
+        Channel::connect_with(path.as_ref().display().to_string(), config).await
+    }
+
     /// Connects with a non-default configuration.
     pub async fn connect_with(
         address: impl Into<String>,

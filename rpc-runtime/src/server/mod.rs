@@ -213,18 +213,21 @@ impl Server {
     /// Serves connections from `listener` in the background until shut down.
     pub fn serve(self, listener: TcpListener) -> std::io::Result<ServerHandle> {
         let local_addr = listener.local_addr()?;
-        Ok(self.start(local_addr, |shared, stopped| {
+        let listening = Listening::Tcp(local_addr);
+        Ok(self.start(listening, |shared, stopped| {
             tokio::spawn(accept_loop(listener, shared, stopped))
         }))
     }
 
     /// Listens on a Unix domain socket at `path` (which must not exist yet) and serves in
-    /// the background until shut down. [`ServerHandle::local_addr`] is then 0.0.0.0:0;
-    /// clients connect to the path.
+    /// the background until shut down. Clients connect to the path
+    /// ([`Channel::connect_unix`](crate::Channel::connect_unix)); it is the handle's
+    /// [`address`](ServerHandle::address).
     pub fn bind_unix(self, path: impl AsRef<std::path::Path>) -> std::io::Result<ServerHandle> {
+        let path = path.as_ref();
         let listener = tokio::net::UnixListener::bind(path)?;
-        let unspecified = std::net::SocketAddr::from(([0, 0, 0, 0], 0));
-        Ok(self.start(unspecified, |shared, stopped| {
+        let listening = Listening::Unix(path.to_path_buf());
+        Ok(self.start(listening, |shared, stopped| {
             tokio::spawn(accept_loop(listener, shared, stopped))
         }))
     }
@@ -234,8 +237,8 @@ impl Server {
     /// a datagram is refused (use TCP for those).
     pub async fn bind_udp(self, address: impl ToSocketAddrs) -> std::io::Result<ServerHandle> {
         let socket = Arc::new(tokio::net::UdpSocket::bind(address).await?);
-        let local_addr = socket.local_addr()?;
-        Ok(self.start(local_addr, |shared, stopped| {
+        let listening = Listening::Udp(socket.local_addr()?);
+        Ok(self.start(listening, |shared, stopped| {
             tokio::spawn(datagram::serve(socket, shared, stopped))
         }))
     }
@@ -243,7 +246,7 @@ impl Server {
     /// Builds the shared state and starts the transport's task.
     fn start(
         self,
-        local_addr: std::net::SocketAddr,
+        listening: Listening,
         run: impl FnOnce(Arc<Shared>, watch::Receiver<bool>) -> tokio::task::JoinHandle<()>,
     ) -> ServerHandle {
         let permits = match self.config.concurrency {
@@ -270,7 +273,7 @@ impl Server {
         let (stop, stopped) = watch::channel(false);
         let task = run(shared.clone(), stopped);
         ServerHandle {
-            local_addr,
+            listening,
             shared,
             permits,
             stop,
@@ -366,10 +369,18 @@ async fn accept_loop<L: StreamListener>(
     }
 }
 
+/// Where a server listens.
+#[derive(Debug, Clone)]
+enum Listening {
+    Tcp(std::net::SocketAddr),
+    Udp(std::net::SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
 /// A running server.
 #[derive(Debug)]
 pub struct ServerHandle {
-    local_addr: std::net::SocketAddr,
+    listening: Listening,
     shared: Arc<Shared>,
     permits: usize,
     stop: watch::Sender<bool>,
@@ -385,9 +396,30 @@ impl std::fmt::Debug for Shared {
 }
 
 impl ServerHandle {
-    /// The address the server listens on.
+    /// The socket address the server listens on; for a Unix domain socket, which has
+    /// none, the unspecified address `0.0.0.0:0` (see [`ServerHandle::address`]).
     pub fn local_addr(&self) -> std::net::SocketAddr {
-        self.local_addr
+        match &self.listening {
+            Listening::Tcp(addr) | Listening::Udp(addr) => *addr,
+            Listening::Unix(_) => std::net::SocketAddr::from(([0, 0, 0, 0], 0)),
+        }
+    }
+
+    /// Where clients reach the server: `host:port`, or a Unix domain socket's path.
+    pub fn address(&self) -> String {
+        match &self.listening {
+            Listening::Tcp(addr) | Listening::Udp(addr) => addr.to_string(),
+            Listening::Unix(path) => path.display().to_string(),
+        }
+    }
+
+    /// How clients reach the server.
+    pub fn transport(&self) -> crate::Transport {
+        match self.listening {
+            Listening::Tcp(_) => crate::Transport::Tcp,
+            Listening::Udp(_) => crate::Transport::Udp,
+            Listening::Unix(_) => crate::Transport::Unix,
+        }
     }
 
     /// This server incarnation's binding uid.
