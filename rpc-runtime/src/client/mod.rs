@@ -76,7 +76,7 @@ impl Default for RetryPolicy {
 /// How a channel behaves.
 #[derive(Debug, Clone)]
 pub struct ChannelConfig {
-    /// TCP or UDP.
+    /// TCP, UDP or a Unix domain socket.
     pub transport: Transport,
     /// RR or RRA.
     pub acknowledge: Acknowledge,
@@ -110,7 +110,8 @@ impl Default for ChannelConfig {
 
 /// A connection to one server, shared by every client stub made from it.
 ///
-/// Cloning is cheap; all clones share one TCP connection, which carries many concurrent
+/// Cloning is cheap; all clones share one connection (TCP, a Unix domain socket, or a
+/// UDP socket), which carries many concurrent
 /// calls, and one session with the server (see `docs/PROTOCOL.md` §4), opened when the
 /// channel first connects and attached again to each new connection after one breaks.
 /// When the connection breaks, calls waiting on it are sent again where their semantics
