@@ -19,7 +19,7 @@ mod service;
 pub mod session;
 
 pub use limits::Limits;
-pub use service::{Handler, Reply, Service, decode_args, unknown_method};
+pub use service::{Reply, Service};
 pub use session::SessionStats;
 
 use std::collections::HashMap;
