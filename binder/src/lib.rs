@@ -158,7 +158,7 @@ impl Binder {
             Binder::Embedded(table) => {
                 table.export(export.clone()).map_err(CallError::Exception)?
             }
-            Binder::Daemon(client) => client.export(export.clone()).await?,
+            Binder::Daemon(client) => client.export(&export).await?,
             // etcd keeps leases alive itself: a keep-alive stream instead of renewals.
             #[cfg(feature = "etcd")]
             Binder::Etcd(etcd) => {
@@ -197,7 +197,7 @@ impl Binder {
                                 .map(|_| ())
                                 .map_err(CallError::Exception),
                             Binder::Daemon(client) => {
-                                client.export(export.clone()).await.map(|_| ())
+                                client.export(&export).await.map(|_| ())
                             }
                             #[cfg(feature = "etcd")]
                             Binder::Etcd(_) => Ok(()),
@@ -224,7 +224,7 @@ impl Binder {
     pub async fn lookup(&self, name: &str) -> Result<Vec<proto::Export>, CallError> {
         match self {
             Binder::Embedded(table) => Ok(table.lookup(name)),
-            Binder::Daemon(client) => client.lookup(name.to_string()).await,
+            Binder::Daemon(client) => client.lookup(name).await,
             #[cfg(feature = "etcd")]
             Binder::Etcd(etcd) => etcd.lookup(name).await.map_err(CallError::Unbound),
         }

@@ -72,7 +72,7 @@ async fn run() {
     let mut rpc_hist = histogram();
     let mut raw_hist = histogram();
     for _ in 0..sequential_calls / 10 {
-        rpc.echo_bytes(payload.clone()).await.expect("warm-up call");
+        rpc.echo_bytes(&payload).await.expect("warm-up call");
         raw.echo(&payload).await;
     }
     // Interleave the two so that both see the same machine.
@@ -80,7 +80,7 @@ async fn run() {
     let mut raw_time = Duration::ZERO;
     for _ in 0..sequential_calls {
         let t = Instant::now();
-        rpc.echo_bytes(payload.clone()).await.expect("call");
+        rpc.echo_bytes(&payload).await.expect("call");
         let e = t.elapsed();
         rpc_time += e;
         rpc_hist.record(e.as_nanos() as u64).ok();
@@ -133,13 +133,13 @@ async fn run() {
 
     // 1 MiB echo.
     let big = vec![1u8; LARGE];
-    rpc.echo_bytes(big.clone()).await.expect("warm-up");
+    rpc.echo_bytes(&big).await.expect("warm-up");
     raw.echo(&big).await;
     let mut rpc_time = Duration::ZERO;
     let mut raw_time = Duration::ZERO;
     for _ in 0..large_calls {
         let t = Instant::now();
-        let back = rpc.echo_bytes(big.clone()).await.expect("call");
+        let back = rpc.echo_bytes(&big).await.expect("call");
         rpc_time += t.elapsed();
         assert_eq!(back.len(), LARGE);
         let t = Instant::now();
@@ -172,7 +172,7 @@ async fn run() {
     let mut buf = vec![0u8; 2048];
     for i in 0..sequential_calls + sequential_calls / 10 {
         let t = Instant::now();
-        udp.echo_bytes(payload.clone()).await.expect("udp call");
+        udp.echo_bytes(&payload).await.expect("udp call");
         let rpc_e = t.elapsed();
         let t = Instant::now();
         raw_udp.send(&payload).await.expect("send");
@@ -243,7 +243,7 @@ async fn rpc_in_flight(clients: &[EchoClient], depth: usize, size: usize, window
             tasks.push(tokio::spawn(async move {
                 let payload = vec![3u8; size];
                 while Instant::now() < deadline {
-                    client.echo_bytes(payload.clone()).await.expect("call");
+                    client.echo_bytes(&payload).await.expect("call");
                     done.fetch_add(1, Ordering::Relaxed);
                 }
             }));
