@@ -5,7 +5,7 @@ mod binding;
 mod connection;
 mod session;
 
-pub use binding::{Endpoint, Resolver};
+pub use binding::{Endpoint, ResolveError, Resolver};
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -22,7 +22,10 @@ use connection::{Connection, Incoming};
 use session::{ClientSession, SlotLease};
 
 /// How requests travel.
+///
+/// `#[non_exhaustive]`: other transports may come (QUIC, shared memory), so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Transport {
     /// One TCP connection; reliable, so requests are sent again only after it breaks.
     #[default]
@@ -34,7 +37,10 @@ pub enum Transport {
 }
 
 /// Reply protocol: whether the client acknowledges replies.
+///
+/// `#[non_exhaustive]`: other reply protocols may come, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Acknowledge {
     /// RR: request, reply. A slot's next call tells the server it may drop the previous
     /// reply.
@@ -584,21 +590,19 @@ impl Client {
             let out_of_time = tokio::time::Instant::now() >= deadline;
             if out_of_time || attempt >= retry.max_attempts {
                 return Err(if !sent {
-                    CallError::Connection {
-                        message: format!("gave up after {attempt} attempts: {lost}"),
-                        outcome: Outcome::NotExecuted,
-                    }
+                    CallError::gave_up(attempt, lost, Outcome::NotExecuted)
                 } else if out_of_time {
                     CallError::Timeout(self.timeout)
                 } else {
-                    CallError::Connection {
-                        message: format!("gave up after {attempt} attempts: {lost}"),
-                        outcome: if maybe_ran {
+                    CallError::gave_up(
+                        attempt,
+                        lost,
+                        if maybe_ran {
                             Outcome::Unknown
                         } else {
                             Outcome::NotExecuted
                         },
-                    }
+                    )
                 });
             }
             if target.is_none() {
@@ -744,18 +748,18 @@ fn never_had_it_since(payload: &[u8], first_sent: tokio::time::Instant) -> bool 
 
 /// The error of a call that found no free slot of its session before its deadline.
 fn no_free_slot<E>(timeout: Duration) -> CallError<E> {
-    CallError::Connection {
-        message: format!("every slot of the session stayed busy for {timeout:?}"),
-        outcome: Outcome::NotExecuted,
-    }
+    CallError::connection(
+        format!("every slot of the session stayed busy for {timeout:?}"),
+        Outcome::NotExecuted,
+    )
 }
 
 /// The error of a request the connection closed on before it went out.
 fn not_sent<E>() -> CallError<E> {
-    CallError::Connection {
-        message: "the connection closed before the request was sent".into(),
-        outcome: Outcome::NotExecuted,
-    }
+    CallError::connection(
+        "the connection closed before the request was sent",
+        Outcome::NotExecuted,
+    )
 }
 
 /// Turns a reply into the call's result.
@@ -806,10 +810,10 @@ where
             method.name,
             text()
         ))),
-        Some(Status::Busy) => Err(CallError::Connection {
-            message: format!("the server is busy: {}", text()),
-            outcome: Outcome::NotExecuted,
-        }),
+        Some(Status::Busy) => Err(CallError::connection(
+            format!("the server is busy: {}", text()),
+            Outcome::NotExecuted,
+        )),
         None => Err(CallError::Protocol(format!(
             "reply to `{}` has unknown status {}",
             method.name, incoming.header.status
