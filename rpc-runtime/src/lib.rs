@@ -28,30 +28,31 @@
 //! }
 //! ```
 
+#[doc(hidden)]
+#[path = "codegen.rs"]
+pub mod __codegen;
 mod buffers;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod client;
-#[doc(hidden)]
-#[path = "codegen.rs"]
-pub mod __codegen;
 mod error;
 mod id;
-mod shared_bytes;
 mod outbox;
 pub mod server;
+mod shared_bytes;
 mod spec;
 pub mod wire;
 
-pub use shared_bytes::Bytes;
 pub use client::{
-    Acknowledge, Channel, ChannelConfig, Client, Endpoint, Resolver, RetryPolicy, Transport,
+    Acknowledge, Channel, ChannelConfig, Client, Endpoint, ResolveError, Resolver, RetryPolicy,
+    Transport,
 };
 pub use error::{CallError, ConnectError, Outcome};
 pub use server::{
     Concurrency, Limits, Reply, Server, ServerConfig, ServerHandle, ServerStats, Service,
     SessionStats,
 };
+pub use shared_bytes::Bytes;
 pub use spec::{InterfaceSpec, MethodSpec, Semantics};
 
 #[cfg(feature = "macros")]
