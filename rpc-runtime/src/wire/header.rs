@@ -25,8 +25,11 @@ pub const ONEWAY_SLOT: u32 = u32::MAX - 1;
 pub const MAX_HEADER: usize = 4 + 5 * 10 + 2 * 5;
 
 /// What a message is.
+///
+/// `#[non_exhaustive]`: later protocol versions may add message kinds, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Kind {
     /// A call: client to server.
     Request = 0,
@@ -57,8 +60,11 @@ impl Kind {
 }
 
 /// How a call ended, carried by replies.
+///
+/// `#[non_exhaustive]`: later protocol versions may add statuses, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Status {
     /// The method ran and returned; payload: its results.
     Ok = 0,
