@@ -89,16 +89,10 @@ async fn a_client_from_the_idl_calls_a_server_from_the_trait() {
         .unwrap();
     assert_eq!(acc, 16);
     let mut count = 0;
-    let words = idl_client
-        .words("one two three", &mut count)
-        .await
-        .unwrap();
+    let words = idl_client.words("one two three", &mut count).await.unwrap();
     assert_eq!((words.len(), count), (3, 3));
     assert_eq!(
-        idl_client
-            .echo(b"ab", &Some("c".into()))
-            .await
-            .unwrap(),
+        idl_client.echo(b"ab", &Some("c".into())).await.unwrap(),
         &b"abc"[..]
     );
 

@@ -5,8 +5,8 @@ mod support;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
-use rpc_runtime::Bytes;
 use proptest::prelude::*;
+use rpc_runtime::Bytes;
 use tests::types::{EchoClient, Everything, Shape, Tree};
 
 /// One server and client for all cases, on a runtime of their own.

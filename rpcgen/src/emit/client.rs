@@ -8,10 +8,10 @@ use idl::{Interface, Method, Mode, Semantics};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
+use super::allow;
 use super::interface::{Names, Side, client_params, exception, method_docs, result_field};
 use super::names::ident;
 use super::types::{is_copy, rust_type};
-use super::allow;
 
 /// The client struct and its methods.
 pub fn client(interface: &Interface, names: &Names) -> TokenStream {

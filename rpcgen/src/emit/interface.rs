@@ -84,7 +84,11 @@ pub enum Side {
 /// The docs of a method: its IDL doc comment (or a sentence naming it), then what its
 /// call semantics promise, then what happens to each `&mut` parameter.
 pub fn method_docs(m: &Method, names: &Names, side: Side) -> TokenStream {
-    let full = format!("{}.{}", names.package, names.service.to_string().trim_start_matches("r#"));
+    let full = format!(
+        "{}.{}",
+        names.package,
+        names.service.to_string().trim_start_matches("r#")
+    );
     let mut lines: Vec<String> = if m.docs.is_empty() {
         vec![match side {
             Side::Server => format!("Runs the `{}` method of interface `{full}`.", m.name),
@@ -119,7 +123,11 @@ pub fn method_docs(m: &Method, names: &Names, side: Side) -> TokenStream {
                 }
             };
             let mode = if p.mode == Mode::Out { "out" } else { "inout" };
-            Some(wrap(&format!("- `{}` (`{mode}`): {text}.", p.name), WIDTH, "  "))
+            Some(wrap(
+                &format!("- `{}` (`{mode}`): {text}.", p.name),
+                WIDTH,
+                "  ",
+            ))
         })
         .flatten()
         .collect();
@@ -304,7 +312,12 @@ pub fn client_params<'m>(m: &'m Method, here: &'m str) -> impl Iterator<Item = T
 /// The type a client takes an `in` parameter as: `T` for `Copy` primitives, `&str`,
 /// `&[u8]`, else `&T`; with lifetime `'a` in a wire struct (where a `Copy` value is
 /// borrowed too, so that every request struct has the lifetime it declares).
-fn borrowed_in(ty: &idl::Type, here: &str, depth: usize, lifetime: Option<TokenStream>) -> TokenStream {
+fn borrowed_in(
+    ty: &idl::Type,
+    here: &str,
+    depth: usize,
+    lifetime: Option<TokenStream>,
+) -> TokenStream {
     use idl::{Primitive, Type};
     match ty {
         Type::Primitive(Primitive::String) => quote!(&#lifetime str),

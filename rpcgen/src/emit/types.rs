@@ -4,8 +4,8 @@ use idl::{Field, Primitive, Type, TypeDef, TypeDefKind, Variant, VariantShape};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::names::ident;
 use super::docs;
+use super::names::ident;
 
 /// The Rust type of an IDL type, as seen from the module of package `here`.
 pub fn rust_type(ty: &Type, here: &str) -> TokenStream {
@@ -85,7 +85,10 @@ fn named(name: &idl::QualifiedName, here: &str, depth: usize) -> TokenStream {
 /// How docs refer to a generated item: an intra-doc link, or plain code for a name with
 /// a raw identifier (rustdoc cannot link `r#type`).
 pub fn doc_link(path: &str) -> String {
-    if path.split("::").any(|part| ident(part).to_string().starts_with("r#")) {
+    if path
+        .split("::")
+        .any(|part| ident(part).to_string().starts_with("r#"))
+    {
         format!("`{path}`")
     } else {
         format!("[`{path}`]")
@@ -291,7 +294,10 @@ fn exception_impls(name: &proc_macro2::Ident, idl_name: &str, variants: &[Varian
                 let values: Vec<_> = (0..fields.len())
                     .map(|i| quote::format_ident!("__v{}", i))
                     .collect();
-                let labels = fields.iter().map(|f| format!("{} {{:?}}", f.name)).collect();
+                let labels = fields
+                    .iter()
+                    .map(|f| format!("{} {{:?}}", f.name))
+                    .collect();
                 (
                     quote!(Self::#variant { #(#names: #values),* }),
                     labels,
