@@ -35,3 +35,71 @@ pub fn unknown_method(method: u32) -> Result<Handler, DecodeError> {
 pub fn serialize_bytes<S: Serializer>(data: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_bytes(data)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+
+    use crate::Bytes;
+
+    /// What generated code sends: borrowed arguments, `bytes` as `&[u8]`.
+    #[derive(Serialize)]
+    struct Borrowed<'a> {
+        #[serde(serialize_with = "super::serialize_bytes")]
+        data: &'a [u8],
+        text: &'a str,
+        blobs: &'a Vec<Bytes>,
+        maybe: &'a Option<Bytes>,
+    }
+
+    /// What generated code received and sent before `Bytes`: `Vec<u8>` as serde bytes.
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Before {
+        #[serde(with = "serde_bytes")]
+        data: Vec<u8>,
+        text: String,
+        blobs: Vec<Vec<u8>>,
+        #[serde(with = "serde_bytes")]
+        maybe: Option<Vec<u8>>,
+    }
+
+    /// What generated code receives now.
+    #[derive(Deserialize, Debug, PartialEq)]
+    struct Owned {
+        data: Bytes,
+        text: String,
+        blobs: Vec<Bytes>,
+        maybe: Option<Bytes>,
+    }
+
+    #[test]
+    fn borrowed_arguments_and_bytes_keep_the_wire_of_vec_u8_as_serde_bytes() {
+        let blobs = vec![Bytes::from(vec![1, 2]), Bytes::new()];
+        let maybe = Some(Bytes::from(vec![9; 300]));
+        let sent = postcard::to_allocvec(&Borrowed {
+            data: &[7, 8, 9],
+            text: "héllo",
+            blobs: &blobs,
+            maybe: &maybe,
+        })
+        .unwrap();
+        let before = Before {
+            data: vec![7, 8, 9],
+            text: "héllo".into(),
+            blobs: vec![vec![1, 2], vec![]],
+            maybe: Some(vec![9; 300]),
+        };
+        assert_eq!(sent, postcard::to_allocvec(&before).unwrap());
+        let owned: Owned = postcard::from_bytes(&sent).unwrap();
+        assert_eq!(
+            owned,
+            Owned {
+                data: Bytes::from(vec![7, 8, 9]),
+                text: "héllo".into(),
+                blobs,
+                maybe,
+            }
+        );
+        assert_eq!(postcard::from_bytes::<Before>(&sent).unwrap(), before);
+    }
+}

@@ -42,6 +42,15 @@ async fn exceptions_arrive_typed() {
     assert!(matches!(err, CallError::Exception(Oops::Zero)));
     assert_eq!(err.outcome(), Outcome::Executed);
     assert_eq!(err.to_string(), "the server raised: Oops::Zero");
+    // Each variant reads as the IDL names it, with its values.
+    assert_eq!(
+        Oops::Negative { code: -3 }.to_string(),
+        "Oops::Negative: code -3"
+    );
+    assert_eq!(
+        Oops::Message("no".into()).to_string(),
+        "Oops::Message: \"no\""
+    );
 }
 
 #[tokio::test]
