@@ -56,3 +56,18 @@ fn method_names_that_clash_with_the_client_are_refused() {
     let err = rpcgen::generate(&model).unwrap_err();
     assert!(err.contains("method `new` of interface `c.I`"), "{err}");
 }
+
+#[test]
+fn the_builder_writes_into_a_subfolder_of_the_output_folder() {
+    let out = std::env::temp_dir().join(format!("rpcgen-subdir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let written = rpcgen::configure()
+        .out_dir(&out)
+        .out_subdir("gen2")
+        .quiet(true)
+        .compile(&[fixture("small.idl")])
+        .unwrap();
+    assert_eq!(written, [out.join("gen2").join("small.rs")]);
+    assert!(written[0].is_file());
+    std::fs::remove_dir_all(&out).unwrap();
+}

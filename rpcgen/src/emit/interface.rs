@@ -228,6 +228,7 @@ pub fn facts(interface: &Interface, names: &Names) -> TokenStream {
     let name_doc = format!(" The interface's full name, `{full_name}`.");
     quote! {
         #[doc = #doc]
+        #[allow(dead_code)]
         pub mod #facts {
             #[doc = #name_doc]
             pub const NAME: &str = #full_name;
