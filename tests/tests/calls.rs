@@ -257,3 +257,25 @@ async fn oversized_requests_are_refused_before_sending_and_oversized_results_bec
     assert!(data.is_empty(), "a failed call writes nothing back");
     assert_eq!(echo.fill(3, &mut data, &mut label).await.unwrap(), 3);
 }
+
+#[tokio::test]
+async fn dropping_the_server_handle_stops_the_server() {
+    let running = support::echo().await;
+    let address = running.address();
+    let echo = running.client().await;
+    assert_eq!(echo.fail(1).await.unwrap(), 1);
+    // What `ServerHandle`'s `#[must_use]` says: no handle, no server.
+    drop(running);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if rpc_runtime::Channel::connect(address.clone()).await.is_err() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still accepts connections"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(echo.fail(2).await.is_err(), "the server still answers");
+}
