@@ -268,7 +268,10 @@ async fn dropping_the_server_handle_stops_the_server() {
     drop(running);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     loop {
-        if rpc_runtime::Channel::connect(address.clone()).await.is_err() {
+        if rpc_runtime::Channel::connect(address.clone())
+            .await
+            .is_err()
+        {
             break;
         }
         assert!(
