@@ -36,12 +36,21 @@ pub struct Diagnostic {
     others: Vec<(Arc<SourceFile>, Label)>,
 }
 
-/// The builder the parser and checker use; turned into [`Diagnostic`]s by [`Diagnostics`].
+/// An error not yet tied to a front end's source: what the parser and the checks report.
+///
+/// The IDL front end turns drafts into [`Diagnostic`]s against its files; the `#[remote]`
+/// front end turns the drafts of the model-level checks ([`crate::rules`]) into compile
+/// errors at its tokens. So a draft's message must make sense alone: the labels add
+/// places, not facts.
 #[derive(Debug, Clone)]
-pub(crate) struct Draft {
+pub struct Draft {
+    /// What is wrong, in one line.
     pub message: String,
+    /// The offending place and what is wrong there.
     pub primary: Label,
+    /// Other places that explain the error.
     pub secondary: Vec<Label>,
+    /// How to fix it.
     pub help: Option<String>,
 }
 

@@ -19,7 +19,8 @@
 //! resolved, every method with its call semantics, id and fingerprint — or [`Diagnostics`]
 //! that point at each mistake with `path:line:col`. The stages are one module each:
 //! [`parse`](crate::ast) (pest grammar to [`ast`]), `check` (names, attributes,
-//! recursion) and [`ids`] (method ids, fingerprints). `docs/IDL.md` in the repository is
+//! recursion), [`rules`] (the checks of the whole model, which the `#[remote]` front end
+//! runs too) and [`ids`] (method ids, fingerprints). `docs/IDL.md` in the repository is
 //! the language reference.
 //!
 //! # Examples
@@ -45,17 +46,19 @@ pub mod ids;
 mod loader;
 pub mod model;
 mod parse;
+pub mod rules;
 pub mod source;
 
 use std::path::{Path, PathBuf};
 
-pub use diagnostic::{Diagnostic, Diagnostics, Label};
+pub use diagnostic::{Diagnostic, Diagnostics, Draft, Label};
 pub use loader::{DiskFileSystem, FileSystem, MAX_FILES, MemoryFileSystem};
 pub use model::{
     Field, Interface, Method, Mode, Model, Package, Param, Primitive, QualifiedName, Semantics,
-    Type, TypeDef, TypeDefKind, Variant, VariantShape,
+    Type, TypeDef, TypeDefKind, TypeSpan, Variant, VariantShape,
 };
 pub use parse::{MAX_FILE_BYTES, MAX_NESTING};
+pub use rules::{ModelCheck, Syntax};
 
 /// Why a set of IDL files could not be turned into a [`Model`].
 #[derive(Debug, thiserror::Error)]
@@ -84,19 +87,38 @@ pub fn load<P: AsRef<Path>>(roots: &[P]) -> Result<Model, Error> {
 
 /// Like [`load`], reading files from `fs`.
 pub fn load_from<P: AsRef<Path>>(fs: &dyn FileSystem, roots: &[P]) -> Result<Model, Error> {
+    load_with(fs, roots, &[])
+}
+
+/// Like [`load_from`], and also runs `checks` on the model, reporting what they find with
+/// the IDL's own errors (rpcgen adds the check of the Rust names it generates).
+pub fn load_with<P: AsRef<Path>>(
+    fs: &dyn FileSystem,
+    roots: &[P],
+    checks: &[ModelCheck],
+) -> Result<Model, Error> {
     let roots: Vec<PathBuf> = roots.iter().map(|p| p.as_ref().to_path_buf()).collect();
     let loaded = loader::load(fs, &roots).map_err(|e| Error::Read {
         path: e.path,
         source: e.source,
     })?;
-    check::check(loaded).map_err(Error::Invalid)
+    check::check(loaded, checks).map_err(Error::Invalid)
 }
 
 /// Checks one file given as text. Its imports are looked up on disk relative to `path`.
 pub fn check_str(path: impl AsRef<Path>, text: &str) -> Result<Model, Diagnostics> {
+    check_str_with(path, text, &[])
+}
+
+/// Like [`check_str`], and also runs `checks` on the model (see [`load_with`]).
+pub fn check_str_with(
+    path: impl AsRef<Path>,
+    text: &str,
+    checks: &[ModelCheck],
+) -> Result<Model, Diagnostics> {
     let mut fs = MemoryFileSystem::new();
     fs.insert(path.as_ref(), text);
-    match load_from(&Overlay { top: &fs }, &[path.as_ref()]) {
+    match load_with(&Overlay { top: &fs }, &[path.as_ref()], checks) {
         Ok(model) => Ok(model),
         Err(Error::Invalid(d)) => Err(d),
         Err(Error::Read { .. }) => unreachable!("the root file is in memory"),

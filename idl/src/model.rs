@@ -5,6 +5,9 @@
 //! speaks of the interface only: no Rust tokens, no sockets. A model that exists has
 //! passed every check: names resolve, nothing is defined twice, `oneway` methods return
 //! nothing, method ids are unique, and every recursive type has an indirection.
+//!
+//! Every name and written type keeps a [`Span`], so that the checks of the whole model
+//! (see [`crate::rules`]), which both front ends run, can point at the source of either.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -105,6 +108,8 @@ pub struct Field {
     pub docs: Vec<String>,
     /// Its type.
     pub ty: Type,
+    /// Where its type is written.
+    pub ty_span: TypeSpan,
     /// Where its name is defined.
     pub span: Span,
 }
@@ -118,6 +123,8 @@ pub struct Variant {
     pub docs: Vec<String>,
     /// What it carries.
     pub shape: VariantShape,
+    /// Where each type of a tuple variant is written, in order; empty for other shapes.
+    pub tuple_spans: Vec<TypeSpan>,
     /// Where its name is defined.
     pub span: Span,
 }
@@ -200,6 +207,29 @@ impl Primitive {
     /// not, because NaN is not equal to itself.
     pub fn is_map_key(self) -> bool {
         !matches!(self, Primitive::F32 | Primitive::F64)
+    }
+}
+
+/// Where a written type stands, and each of its type arguments: `map<f64, u32>` has the
+/// span of the whole type and one child per argument, so that a check of the model can
+/// point at the very argument that is wrong. It mirrors the [`Type`], not the text: an
+/// argument the model does not keep (the `u8` of Rust's `Vec<u8>`, which is `bytes`) has
+/// no child.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TypeSpan {
+    /// The whole type.
+    pub span: Span,
+    /// Its type arguments, in order.
+    pub args: Vec<TypeSpan>,
+}
+
+impl TypeSpan {
+    /// A type without arguments at `span`.
+    pub fn leaf(span: Span) -> TypeSpan {
+        TypeSpan {
+            span,
+            args: Vec::new(),
+        }
     }
 }
 
@@ -309,8 +339,12 @@ pub struct Method {
     pub params: Vec<Param>,
     /// What it returns, if anything.
     pub result: Option<Type>,
+    /// Where the result type is written, when there is one.
+    pub result_span: Option<TypeSpan>,
     /// The exception it may raise, if any.
     pub raises: Option<QualifiedName>,
+    /// Where the exception is named, when there is one.
+    pub raises_span: Option<Span>,
 }
 
 /// A parameter of a method.
@@ -320,8 +354,13 @@ pub struct Param {
     pub name: String,
     /// `in`, `out` or `inout`.
     pub mode: Mode,
+    /// Where the mode is written (the `out` or `inout` keyword, or Rust's `&mut T`); its
+    /// name when the mode is an implied `in`.
+    pub mode_span: Span,
     /// Its type.
     pub ty: Type,
+    /// Where its type is written.
+    pub ty_span: TypeSpan,
     /// Where its name is defined.
     pub span: Span,
 }

@@ -197,6 +197,9 @@ fn syntax_error(id: FileId, text: &str, e: pest::error::Error<Rule>) -> Draft {
         }
     };
     if let Some(doc) = misplaced_doc(text, pos) {
+        if let Some(missing) = separator_before_doc(id, text, &doc) {
+            return missing;
+        }
         return Draft::new(
             Span::new(id, doc.start, doc.end),
             "doc comment not followed by something it documents",
@@ -262,6 +265,68 @@ fn misplaced_doc(text: &str, pos: usize) -> Option<std::ops::Range<usize>> {
     let line_start = before.rfind('\n').map_or(0, |i| i + 1);
     let doc = doc_start(&before[line_start..])?;
     Some(line_start + doc..before.len())
+}
+
+/// A `;` or `,` missing before a doc comment that documents the next method, field or
+/// variant: `foo(a: u32) -> u32` then `/// doc` then `bar();`. The grammar stops at the
+/// `///`, which cannot follow `u32`, but the doc is fine: the separator before it is not.
+/// pest's expectations there are about the comment, so the separator is tried instead:
+/// it is missing if the file parses past the doc once it is put back.
+fn separator_before_doc(id: FileId, text: &str, doc: &std::ops::Range<usize>) -> Option<Draft> {
+    let end = text[..doc.start].trim_end().len();
+    if end == 0 {
+        return None;
+    }
+    let separator = [";", ","].into_iter().find(|sep| {
+        let patched = format!("{}{sep}{}", &text[..end], &text[end..]);
+        match Grammar::parse(Rule::file, &patched) {
+            Ok(_) => true,
+            Err(e) => {
+                let at = match e.location {
+                    pest::error::InputLocation::Pos(p) => p,
+                    pest::error::InputLocation::Span((p, _)) => p,
+                };
+                at > doc.end + sep.len()
+            }
+        }
+    })?;
+    let start = text[..end].rfind(['{', '}', ';', ',']).map_or(0, |i| i + 1);
+    let (message, help) = if separator == ";" {
+        let message = match method_name(&text[start..end]) {
+            Some(name) => format!("missing `;` after `{name}(...)`"),
+            None => "missing `;`".to_string(),
+        };
+        (message, "every method ends with `;`")
+    } else {
+        (
+            "missing `,`".to_string(),
+            "fields and variants are separated by `,`",
+        )
+    };
+    Some(
+        Draft::new(
+            Span::new(id, end, end),
+            message,
+            format!("expected `{separator}` here"),
+        )
+        .also(
+            Span::new(id, doc.start, doc.end),
+            "this doc comment belongs to what follows",
+        )
+        .help(help),
+    )
+}
+
+/// The name of the method `text` declares: the name right before its first `(`.
+fn method_name(text: &str) -> Option<&str> {
+    let before = text[..text.find('(')?].trim_end();
+    let name_start = before
+        .char_indices()
+        .rev()
+        .find(|&(_, c)| !(c.is_ascii_alphanumeric() || c == '_'))
+        .map_or(0, |(i, c)| i + c.len_utf8());
+    let name = &before[name_start..];
+    (!name.is_empty()).then_some(name)
 }
 
 /// Where the string literal that is still open at `pos` starts, if one is. Strings do
@@ -582,6 +647,17 @@ mod tests {
             panic!("not a struct")
         };
         assert_eq!(fields[0].docs, ["field"]);
+    }
+
+    #[test]
+    fn a_missing_semicolon_before_a_doc_names_the_method() {
+        let e = parse("package p;\ninterface I {\n  /* é */ [idempotent] get(a: u32) -> u32\n  /// Doc.\n  put(); }")
+            .unwrap_err();
+        assert_eq!(e.message, "missing `;` after `get(...)`");
+        // A wide space (three bytes in UTF-8) right before the name.
+        let e = parse("package p;\ninterface I {\u{3000}get(a: u32)\n  /// Doc.\n  put(); }")
+            .unwrap_err();
+        assert_eq!(e.message, "missing `;` after `get(...)`");
     }
 
     #[test]

@@ -12,7 +12,18 @@ use std::sync::Arc;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct FileId(pub u32);
 
-/// A byte range in one source file.
+impl FileId {
+    /// Not a file: marks an [`Span::opaque`] span. No check reads four billion files.
+    pub const OPAQUE: FileId = FileId(u32::MAX);
+}
+
+/// A byte range in one source file, or a place known only to the front end that made the
+/// model.
+///
+/// The IDL front end's spans are byte ranges of its files. The `#[remote]` front end has
+/// tokens instead of files: it numbers the tokens it may need to point at and stores each
+/// number as an [`Span::opaque`] span, so that one model-level check can report against
+/// either front end and each maps the span back to its own source.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Span {
     /// The file the range is in.
@@ -31,6 +42,21 @@ impl Span {
             start: start as u32,
             end: end as u32,
         }
+    }
+
+    /// The `index`-th place of a front end's own table (see the type's docs). It names no
+    /// file: [`Span::opaque_index`] gives the index back.
+    pub fn opaque(index: usize) -> Span {
+        Span {
+            file: FileId::OPAQUE,
+            start: index as u32,
+            end: index as u32,
+        }
+    }
+
+    /// The index an [`Span::opaque`] span was made from, or None for a span in a file.
+    pub fn opaque_index(&self) -> Option<usize> {
+        (self.file == FileId::OPAQUE).then_some(self.start as usize)
     }
 
     /// The byte range, for slicing the file's text.

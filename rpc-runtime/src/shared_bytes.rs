@@ -148,9 +148,6 @@ thread_local! {
 ///
 /// Decoding is synchronous, so a thread-local is enough to tell the [`Bytes`] visitor
 /// where its borrowed slice lives; nested calls restore the outer message.
-// Not called yet: the receive paths that own the message buffers (server and client
-// connections) adopt it with the call-path work; until then a `Bytes` is decoded by copy.
-#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) fn decoding_from<T>(message: &bytes::Bytes, decode: impl FnOnce() -> T) -> T {
     let outer = MESSAGE.with(|m| m.replace(Some(message.clone())));
     let value = decode();

@@ -112,7 +112,7 @@ impl Builder {
             Some(sub) => out_dir.join(sub),
             None => out_dir,
         };
-        let model = match idl::load(files) {
+        let model = match crate::load(files) {
             Ok(model) => model,
             Err(e) => {
                 match &e {

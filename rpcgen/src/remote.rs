@@ -6,6 +6,14 @@
 //! lets tests compare both front ends directly. Every refusal is a [`syn::Error`] spanned
 //! at the offending token, with a hint; all of them are reported at once.
 //!
+//! What only the Rust form can get wrong (a missing `&self`, a type that cannot travel)
+//! is checked here, while reading the trait. What any interface can get wrong (colliding
+//! method ids, a `oneway` method with a result, a float map key, generated names that
+//! clash) is checked on the model by the same code that checks an IDL file's
+//! ([`idl::rules`] and the generated-name check of [`crate::load`]). The model's spans are
+//! [`Span::opaque`] indices into a table of this trait's tokens, which turns their
+//! findings back into errors at the right token.
+//!
 //! What a trait may say (`docs/REMOTE.md` is the user guide):
 //!
 //! - `async fn name(&self, ...)`: parameters by value are `in`, `&mut T` is `inout`,
@@ -17,14 +25,17 @@
 //!   `Vec<T>`, `Option<T>`, `HashMap<K, V>`, and user types named by a single identifier
 //!   (in scope where the trait is, implementing serde's traits).
 
+use idl::source::Span;
 use idl::{
-    Interface, Method, Mode, Model, Package, Param, Primitive, QualifiedName, Semantics, Type,
+    Draft, Interface, Method, Mode, Model, Package, Param, Primitive, QualifiedName, Semantics,
+    Syntax, Type, TypeSpan,
 };
 
 /// The checked model of a `#[remote]` trait, as the interface `trait_name` of IDL package
 /// `package`.
 pub fn model_from_trait(item: &syn::ItemTrait, package: &str) -> Result<Model, syn::Error> {
     let mut errors = Errors::default();
+    let mut places = Places::default();
     if !matches!(item.vis, syn::Visibility::Public(_)) {
         errors.add(
             &item.ident,
@@ -43,17 +54,7 @@ pub fn model_from_trait(item: &syn::ItemTrait, package: &str) -> Result<Model, s
     for trait_item in &item.items {
         match trait_item {
             syn::TraitItem::Fn(f) => {
-                if let Some(m) = method(f, package, &mut errors) {
-                    if let Some(other) = methods.iter().find(|o| o.id == m.id) {
-                        errors.add(
-                            &f.sig.ident,
-                            format!(
-                                "methods `{}` and `{}` have the same wire id",
-                                other.name, m.name
-                            ),
-                            "method ids are a hash of the name; rename one of the two",
-                        );
-                    }
+                if let Some(m) = method(f, package, &mut errors, &mut places) {
                     methods.push(m);
                 }
             }
@@ -64,7 +65,6 @@ pub fn model_from_trait(item: &syn::ItemTrait, package: &str) -> Result<Model, s
             ),
         }
     }
-    errors.finish()?;
     let mut model = Model {
         packages: vec![Package {
             name: package.to_string(),
@@ -73,19 +73,32 @@ pub fn model_from_trait(item: &syn::ItemTrait, package: &str) -> Result<Model, s
             interfaces: vec![Interface {
                 name: item.ident.to_string(),
                 docs: docs(&item.attrs),
-                span: idl::source::Span::default(),
+                span: places.at(&item.ident),
                 methods,
                 fingerprint: 0,
             }],
         }],
         files: Vec::new(),
     };
+    // The methods read without error, checked as an IDL file's would be.
+    let findings = idl::rules::check(&model, Syntax::Rust)
+        .into_iter()
+        .chain(crate::clashes::check(&model));
+    for draft in findings {
+        places.report(&draft, &mut errors);
+    }
+    errors.finish()?;
     idl::ids::assign_fingerprints(&mut model);
     Ok(model)
 }
 
 /// One method, or None (with errors) when it cannot be called remotely.
-fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Method> {
+fn method(
+    f: &syn::TraitItemFn,
+    package: &str,
+    errors: &mut Errors,
+    places: &mut Places,
+) -> Option<Method> {
     let before = errors.count();
     let sig = &f.sig;
     if sig.asyncness.is_none() {
@@ -126,7 +139,7 @@ fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Me
                 }
             }
             syn::FnArg::Typed(pt) => {
-                if let Some(p) = param(pt, package, errors) {
+                if let Some(p) = param(pt, package, errors, places) {
                     params.push(p);
                 }
             }
@@ -139,43 +152,26 @@ fn method(f: &syn::TraitItemFn, package: &str, errors: &mut Errors) -> Option<Me
             "add `&self` as the first parameter",
         );
     }
-    let (result, raises) = output(&sig.output, package, errors);
-    if semantics == Semantics::Maybe {
-        let why = "a `#[oneway]` call gets no reply";
-        if let syn::ReturnType::Type(_, ty) = &sig.output {
-            errors.add(
-                &ty,
-                format!("{why}, so it cannot return a value"),
-                "remove the result, or `#[oneway]`",
-            );
-        }
-        for input in &sig.inputs {
-            if let syn::FnArg::Typed(pt) = input
-                && matches!(&*pt.ty, syn::Type::Reference(_))
-            {
-                errors.add(
-                    &pt.ty,
-                    format!("{why}, so it cannot have `&mut` parameters"),
-                    "pass the value by value, or remove `#[oneway]`",
-                );
-            }
-        }
-    }
+    let (result, raises) = output(&sig.output, package, errors, places);
     if errors.count() > before {
         return None;
     }
     let name = sig.ident.to_string();
     let name = name.strip_prefix("r#").unwrap_or(&name).to_string();
+    let (result, result_span) = result.flatten().unzip();
+    let (raises, raises_span) = raises.flatten().unzip();
     Some(Method {
         id: idl::ids::method_id(&name),
         name,
         docs: docs(&f.attrs),
-        span: idl::source::Span::default(),
+        span: places.at(&sig.ident),
         fingerprint: 0,
         semantics,
         params,
-        result: result.flatten(),
-        raises: raises.flatten(),
+        result,
+        result_span,
+        raises,
+        raises_span,
     })
 }
 
@@ -211,11 +207,17 @@ fn semantics(attrs: &[syn::Attribute], errors: &mut Errors) -> Semantics {
 }
 
 /// One typed parameter: by value `in`, `&mut T` `inout`, `#[out] &mut T` `out`.
-fn param(pt: &syn::PatType, package: &str, errors: &mut Errors) -> Option<Param> {
-    let name = match &*pt.pat {
+fn param(
+    pt: &syn::PatType,
+    package: &str,
+    errors: &mut Errors,
+    places: &mut Places,
+) -> Option<Param> {
+    let (name, span) = match &*pt.pat {
         syn::Pat::Ident(p) if p.by_ref.is_none() && p.subpat.is_none() => {
             let n = p.ident.to_string();
-            n.strip_prefix("r#").unwrap_or(&n).to_string()
+            let name = n.strip_prefix("r#").unwrap_or(&n).to_string();
+            (name, places.at(&p.ident))
         }
         other => {
             errors.add(
@@ -251,31 +253,48 @@ fn param(pt: &syn::PatType, package: &str, errors: &mut Errors) -> Option<Param>
         }
         other => (Mode::In, other),
     };
+    let mode_span = match mode {
+        Mode::In => span,
+        Mode::Out | Mode::InOut => places.at(&pt.ty),
+    };
+    let (ty, ty_span) = idl_type(ty, package, errors, places)?;
     Some(Param {
         name,
         mode,
-        ty: idl_type(ty, package, errors)?,
-        span: idl::source::Span::default(),
+        mode_span,
+        ty,
+        ty_span,
+        span,
     })
 }
 
-/// The result and exception of `-> T`, `-> ()` or `-> Result<T, E>`; `Some(None)` for
-/// an error already reported.
+/// The result and exception of `-> T`, `-> ()` or `-> Result<T, E>`, with where each is
+/// written; `Some(None)` for an error already reported.
+type Output = (
+    Option<Option<(Type, TypeSpan)>>,
+    Option<Option<(QualifiedName, Span)>>,
+);
+
+/// The [`Output`] of a method.
 fn output(
     output: &syn::ReturnType,
     package: &str,
     errors: &mut Errors,
-) -> (Option<Option<Type>>, Option<Option<QualifiedName>>) {
+    places: &mut Places,
+) -> Output {
     let syn::ReturnType::Type(_, ty) = output else {
         return (None, None);
     };
     if let Some((ok, err)) = result_args(ty) {
-        let result = (!is_unit(ok)).then(|| idl_type(ok, package, errors));
+        let result = (!is_unit(ok)).then(|| idl_type(ok, package, errors, places));
         let raises = match user_type_name(err) {
-            Some(name) => Some(QualifiedName {
-                package: package.to_string(),
-                name,
-            }),
+            Some(name) => Some((
+                QualifiedName {
+                    package: package.to_string(),
+                    name,
+                },
+                places.at(err),
+            )),
             None => {
                 errors.add(&err,
                     "the error of a `#[remote]` method must be its exception type",
@@ -289,7 +308,7 @@ fn output(
     if is_unit(ty) {
         return (None, None);
     }
-    (Some(idl_type(ty, package, errors)), None)
+    (Some(idl_type(ty, package, errors, places)), None)
 }
 
 /// `Result<T, E>`'s two arguments.
@@ -308,8 +327,16 @@ fn is_unit(ty: &syn::Type) -> bool {
     matches!(ty, syn::Type::Tuple(t) if t.elems.is_empty())
 }
 
-/// The IDL type of a Rust type, or None after reporting why it has none.
-fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> {
+/// The IDL type of a Rust type and where it and its arguments are written, or None after
+/// reporting why it has none.
+fn idl_type(
+    ty: &syn::Type,
+    package: &str,
+    errors: &mut Errors,
+    places: &mut Places,
+) -> Option<(Type, TypeSpan)> {
+    let at = places.at(ty);
+    let leaf = |t: Type| Some((t, TypeSpan::leaf(at)));
     if let syn::Type::Reference(r) = ty {
         errors.add(
             &r,
@@ -325,30 +352,30 @@ fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> 
         .iter()
         .find(|(n, _)| *n == name && !matches!(*n, "string" | "bytes"))
         .map(|&(_, p)| p);
-    let arg = |i: usize, errors: &mut Errors| idl_type(args[i], package, errors);
+    let mut arg = |i: usize, errors: &mut Errors| idl_type(args[i], package, errors, places);
+    let node = |args: Vec<TypeSpan>| TypeSpan { span: at, args };
     match (name.as_str(), args.len()) {
-        (_, 0) if primitive.is_some() => primitive.map(Type::Primitive),
-        ("String", 0) => Some(Type::Primitive(Primitive::String)),
+        (_, 0) if primitive.is_some() => leaf(Type::Primitive(primitive?)),
+        ("String", 0) => leaf(Type::Primitive(Primitive::String)),
         ("Vec", 1) if last_segment(args[0]).is_some_and(|(n, a)| n == "u8" && a.is_empty()) => {
-            Some(Type::Primitive(Primitive::Bytes))
+            leaf(Type::Primitive(Primitive::Bytes))
         }
         // What the generated trait and client use for `bytes`; `Vec<u8>` means the same.
-        ("Bytes", 0) => Some(Type::Primitive(Primitive::Bytes)),
-        ("Vec", 1) => Some(Type::List(Box::new(arg(0, errors)?))),
-        ("Option", 1) => Some(Type::Option(Box::new(arg(0, errors)?))),
+        ("Bytes", 0) => leaf(Type::Primitive(Primitive::Bytes)),
+        ("Vec", 1) => {
+            let (t, s) = arg(0, errors)?;
+            Some((Type::List(Box::new(t)), node(vec![s])))
+        }
+        ("Option", 1) => {
+            let (t, s) = arg(0, errors)?;
+            Some((Type::Option(Box::new(t)), node(vec![s])))
+        }
+        // Which keys are allowed is a rule of the model (`idl::rules`), shared with the IDL.
         ("HashMap", 2) => {
             let key = arg(0, errors);
             let value = arg(1, errors);
-            let key = key?;
-            if !matches!(key, Type::Primitive(p) if p.is_map_key()) {
-                errors.add(
-                    args[0],
-                    "this type cannot be a map key",
-                    "map keys must be integers, `bool`, `String` or `Vec<u8>`",
-                );
-                return None;
-            }
-            Some(Type::Map(Box::new(key), Box::new(value?)))
+            let ((k, ks), (v, vs)) = (key?, value?);
+            Some((Type::Map(Box::new(k), Box::new(v)), node(vec![ks, vs])))
         }
         ("BTreeMap", 2) => {
             errors.add(&ty,
@@ -365,7 +392,7 @@ fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> 
             );
             None
         }
-        (_, 0) if user_type_name(ty).is_some() => Some(Type::Named {
+        (_, 0) if user_type_name(ty).is_some() => leaf(Type::Named {
             name: QualifiedName {
                 package: package.to_string(),
                 name,
@@ -376,7 +403,7 @@ fn idl_type(ty: &syn::Type, package: &str, errors: &mut Errors) -> Option<Type> 
     }
 }
 
-fn unsupported(ty: &syn::Type, errors: &mut Errors) -> Option<Type> {
+fn unsupported<T>(ty: &syn::Type, errors: &mut Errors) -> Option<T> {
     errors.add(
         &ty,
         format!("`{}` cannot travel in a remote call", type_text(ty)),
@@ -473,6 +500,36 @@ fn path_text(path: &syn::Path) -> String {
     quote::quote!(#path).to_string().replace(' ', "")
 }
 
+/// The tokens the model's spans stand for: [`Span::opaque`]`(i)` is the `i`-th.
+#[derive(Default)]
+struct Places {
+    tokens: Vec<proc_macro2::TokenStream>,
+}
+
+impl Places {
+    /// A span of the model that stands for `tokens`.
+    fn at(&mut self, tokens: &dyn quote::ToTokens) -> Span {
+        self.tokens.push(tokens.to_token_stream());
+        Span::opaque(self.tokens.len() - 1)
+    }
+
+    /// Reports a finding of a model-level check at the tokens its primary span stands for.
+    /// Its labels are left out: they annotate an IDL snippet, and the message says it all.
+    fn report(&self, draft: &Draft, errors: &mut Errors) {
+        let tokens = draft
+            .primary
+            .span
+            .opaque_index()
+            .and_then(|i| self.tokens.get(i))
+            .cloned()
+            .unwrap_or_default();
+        match &draft.help {
+            Some(help) => errors.add(&tokens, &draft.message, help),
+            None => errors.add_plain(&tokens, &draft.message),
+        }
+    }
+}
+
 /// Errors gathered over the whole trait.
 #[derive(Default)]
 struct Errors {
@@ -488,7 +545,12 @@ impl Errors {
         message: impl std::fmt::Display,
         help: impl std::fmt::Display,
     ) {
-        let error = syn::Error::new_spanned(tokens, format!("{message}\n\nhelp: {help}"));
+        self.add_plain(tokens, format!("{message}\n\nhelp: {help}"));
+    }
+
+    /// An error over `tokens` without a hint.
+    fn add_plain(&mut self, tokens: &dyn quote::ToTokens, message: impl std::fmt::Display) {
+        let error = syn::Error::new_spanned(tokens, message);
         self.count += 1;
         match &mut self.all {
             Some(all) => all.combine(error),

@@ -1,11 +1,12 @@
-//! Interfaces: method attributes and the call semantics they select, parameter modes,
-//! `oneway` restrictions, `raises`, and method id collisions.
+//! Interfaces: method attributes and the call semantics they select, parameter modes and
+//! `raises`. What needs the whole method built (method id collisions, `oneway`
+//! restrictions, map keys) is in [`crate::rules`], shared with the `#[remote]` front end.
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use crate::ast;
-use crate::check::duplicates;
 use crate::check::scope::{Scope, SymbolKind, is_builtin, suggest};
+use crate::check::{duplicates, type_span};
 use crate::diagnostic::Draft;
 use crate::ids::method_id;
 use crate::model::{Method, Param, Semantics};
@@ -13,36 +14,13 @@ use crate::model::{Method, Param, Semantics};
 /// Checks an interface's methods and returns the ones that are valid.
 pub fn check(scope: &Scope<'_>, methods: &[ast::Method], drafts: &mut Vec<Draft>) -> Vec<Method> {
     duplicates(methods.iter().map(|m| &m.name), "method", drafts);
-    let mut by_id: HashMap<u32, &ast::Method> = HashMap::new();
-    let mut out = Vec::new();
-    for m in methods {
-        let id = method_id(&m.name.name);
-        match by_id.get(&id) {
-            Some(first) if first.name.name != m.name.name => {
-                drafts.push(
-                    Draft::new(
-                        m.name.span,
-                        format!(
-                            "methods `{}` and `{}` have the same id {id:#010x}",
-                            first.name.name, m.name.name
-                        ),
-                        "its id collides",
-                    )
-                    .also(first.name.span, "with this method's")
-                    .help("method ids are a hash of the name; rename one of the two"),
-                );
-                continue;
-            }
-            Some(_) => continue, // a duplicate name, reported above
-            None => {
-                by_id.insert(id, m);
-            }
-        }
-        if let Some(method) = check_method(scope, m, id, drafts) {
-            out.push(method);
-        }
-    }
-    out
+    let mut seen: HashSet<&str> = HashSet::new();
+    methods
+        .iter()
+        // The second of two methods of one name is reported above; only its first stays.
+        .filter(|m| seen.insert(m.name.name.as_str()))
+        .filter_map(|m| check_method(scope, m, method_id(&m.name.name), drafts))
+        .collect()
 }
 
 fn check_method(
@@ -62,7 +40,9 @@ fn check_method(
             Some(Param {
                 name: p.name.name.clone(),
                 mode: p.mode.0,
+                mode_span: p.mode.1.unwrap_or(p.name.span),
                 ty,
+                ty_span: type_span(&p.ty),
                 span: p.name.span,
             })
         })
@@ -97,9 +77,6 @@ fn check_method(
         Some(sym.name.clone())
     });
 
-    if semantics == Semantics::Maybe {
-        oneway_restrictions(m, drafts);
-    }
     if drafts.len() > before {
         return None;
     }
@@ -112,7 +89,9 @@ fn check_method(
         semantics,
         params: params.into_iter().collect::<Option<_>>()?,
         result: present(result)?,
+        result_span: m.result.as_ref().map(type_span),
         raises: present(raises)?,
+        raises_span: m.raises.as_ref().map(|r| r.span),
     })
 }
 
@@ -121,49 +100,6 @@ fn present<T>(part: Option<Option<T>>) -> Option<Option<T>> {
     match part {
         None => Some(None),
         Some(inner) => inner.map(Some),
-    }
-}
-
-/// A oneway call gets no reply, so nothing can come back: no result, no `out`/`inout`,
-/// no exception.
-fn oneway_restrictions(m: &ast::Method, drafts: &mut Vec<Draft>) {
-    let why = "a `[oneway]` call gets no reply";
-    if let Some(result) = &m.result {
-        drafts.push(
-            Draft::new(
-                result.span,
-                "a `[oneway]` method cannot return a value",
-                why,
-            )
-            .help("remove the result, or the `oneway` attribute to wait for a reply"),
-        );
-    }
-    for p in &m.params {
-        if let (mode @ (ast::Mode::Out | ast::Mode::InOut), Some(span)) = p.mode {
-            let word = if mode == ast::Mode::Out {
-                "out"
-            } else {
-                "inout"
-            };
-            drafts.push(
-                Draft::new(
-                    span,
-                    format!("a `[oneway]` method cannot have `{word}` parameters"),
-                    why,
-                )
-                .help("make the parameter `in`, or remove the `oneway` attribute"),
-            );
-        }
-    }
-    if let Some(raises) = &m.raises {
-        drafts.push(
-            Draft::new(
-                raises.span,
-                "a `[oneway]` method cannot raise an exception",
-                why,
-            )
-            .help("remove `raises`, or the `oneway` attribute"),
-        );
     }
 }
 

@@ -2,9 +2,10 @@
 //!
 //! The stages, in order: packages (one per file), definitions (no duplicates, no built-in
 //! names), types and methods (names resolve, attributes make sense, see [`methods`]),
-//! recursion (see [`recursion`]), and finally fingerprints (see [`crate::ids`]). A stage
-//! that finds an error leaves the offending item out of the model and goes on, so one
-//! mistake is reported once and does not cascade.
+//! recursion (see [`recursion`]), the rules of the whole model that the `#[remote]` front
+//! end shares (see [`crate::rules`]) and any the caller adds, and finally fingerprints
+//! (see [`crate::ids`]). A stage that finds an error leaves the offending item out of the
+//! model and goes on, so one mistake is reported once and does not cascade.
 
 mod methods;
 mod recursion;
@@ -16,11 +17,13 @@ use crate::ast;
 use crate::diagnostic::{Diagnostics, Draft};
 use crate::loader::Loaded;
 use crate::model::{self, Model, QualifiedName};
+use crate::rules::{self, ModelCheck, Syntax};
 use crate::source::{FileId, Span};
 use scope::{Scope, Symbol, SymbolKind};
 
-/// Checks loaded files and builds the model, or returns every error found.
-pub(crate) fn check(loaded: Loaded) -> Result<Model, Diagnostics> {
+/// Checks loaded files and builds the model, or returns every error found; `checks` are
+/// run on the model after the IDL's own.
+pub(crate) fn check(loaded: Loaded, checks: &[ModelCheck]) -> Result<Model, Diagnostics> {
     let Loaded {
         sources,
         files,
@@ -153,13 +156,18 @@ pub(crate) fn check(loaded: Loaded) -> Result<Model, Diagnostics> {
     }
 
     recursion::check(&mut packages, &mut drafts);
-    if !drafts.is_empty() {
-        return Err(Diagnostics::new(sources, drafts));
-    }
     let mut model = Model {
         packages,
         files: sources.iter().map(|f| f.path().to_path_buf()).collect(),
     };
+    // On what the stages above let through, so that every error is still reported once.
+    drafts.extend(rules::check(&model, Syntax::Idl));
+    for check in checks {
+        drafts.extend(check(&model));
+    }
+    if !drafts.is_empty() {
+        return Err(Diagnostics::new(sources, drafts));
+    }
     crate::ids::assign_fingerprints(&mut model);
     Ok(model)
 }
@@ -213,6 +221,7 @@ fn build_fields(
                 name: f.name.name.clone(),
                 docs: f.docs.clone(),
                 ty: scope.resolve_type(&f.ty, drafts)?,
+                ty_span: type_span(&f.ty),
                 span: f.name.span,
             })
         })
@@ -241,14 +250,27 @@ fn build_variants(
                     model::VariantShape::Struct(build_fields(scope, fields, drafts))
                 }
             };
+            let tuple_spans = match &v.shape {
+                ast::VariantShape::Tuple(types) => types.iter().map(type_span).collect(),
+                _ => Vec::new(),
+            };
             Some(model::Variant {
                 name: v.name.name.clone(),
                 docs: v.docs.clone(),
                 shape,
+                tuple_spans,
                 span: v.name.span,
             })
         })
         .collect()
+}
+
+/// Where a written type and its arguments stand.
+fn type_span(t: &ast::TypeRef) -> model::TypeSpan {
+    model::TypeSpan {
+        span: t.span,
+        args: t.args.iter().map(type_span).collect(),
+    }
 }
 
 /// Reports every name that repeats an earlier one, pointing at the repeat.

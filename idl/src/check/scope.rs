@@ -151,18 +151,34 @@ impl<'a> Scope<'a> {
 
     fn unknown_draft(&self, path: &ast::Path) -> Draft {
         let written = path.to_string();
-        let candidates = self
-            .bare
-            .keys()
-            .copied()
-            .chain(Primitive::ALL.iter().map(|(n, _)| *n))
-            .chain(GENERICS.iter().map(|(n, _)| *n));
         let draft = Draft::new(
             path.span,
             format!("unknown type `{written}`"),
             "not a built-in type, nor defined in this file or a file it imports",
         );
-        match suggest(&path.name.name, candidates) {
+        let suggestion = match &path.package {
+            // Built-in types are never qualified; a qualified name is compared whole with
+            // every visible `package.Name`, so a typo in either part is caught.
+            Some(_) => {
+                let qualified: Vec<String> = self
+                    .bare
+                    .values()
+                    .flatten()
+                    .map(|s| s.name.to_string())
+                    .collect();
+                suggest(&written, qualified.iter().map(String::as_str)).map(str::to_string)
+            }
+            None => {
+                let candidates = self
+                    .bare
+                    .keys()
+                    .copied()
+                    .chain(Primitive::ALL.iter().map(|(n, _)| *n))
+                    .chain(GENERICS.iter().map(|(n, _)| *n));
+                suggest(&path.name.name, candidates).map(str::to_string)
+            }
+        };
+        match suggestion {
             Some(s) => draft.help(format!("did you mean `{s}`?")),
             None => draft,
         }
@@ -195,25 +211,18 @@ impl<'a> Scope<'a> {
                     return None;
                 }
                 // Resolve every argument before giving up, to report all errors at once.
+                // Which types may be map keys is a rule of the model (`crate::rules`).
                 let args: Vec<Option<Type>> = t
                     .args
                     .iter()
                     .map(|a| self.resolve_type(a, drafts))
                     .collect();
-                // The key too, even when the value is wrong.
-                let key_ok = match (name, &args[0]) {
-                    ("map", Some(key)) => check_map_key(key, &t.args[0], drafts).is_some(),
-                    _ => true,
-                };
                 let mut args = args.into_iter().collect::<Option<Vec<Type>>>()?.into_iter();
                 let first = Box::new(args.next()?);
                 return match name {
                     "list" => Some(Type::List(first)),
                     "option" => Some(Type::Option(first)),
-                    _ => {
-                        let value = Box::new(args.next()?);
-                        key_ok.then_some(Type::Map(first, value))
-                    }
+                    _ => Some(Type::Map(first, Box::new(args.next()?))),
                 };
             }
         }
@@ -243,30 +252,15 @@ impl<'a> Scope<'a> {
     }
 }
 
-/// Map keys must compare equal to themselves and hash: integers, bool, string, bytes.
-fn check_map_key(key: &Type, written: &ast::TypeRef, drafts: &mut Vec<Draft>) -> Option<()> {
-    if let Type::Primitive(p) = key
-        && p.is_map_key()
-    {
-        return Some(());
-    }
-    drafts.push(
-        Draft::new(
-            written.span,
-            format!("`{key}` cannot be a map key"),
-            "not an integer, bool, string or bytes",
-        )
-        .help("map keys must be integers, `bool`, `string` or `bytes`; use a `list` of a struct for other pairs"),
-    );
-    None
-}
-
 /// The candidate closest to `name`, if one is close enough to be a likely typo.
+///
+/// Distance is optimal string alignment: a swap of two neighbouring letters (`Entyr` for
+/// `Entry`), the commonest typo, counts as one edit, not two.
 pub fn suggest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
     candidates
         .filter(|c| *c != name)
-        .map(|c| (strsim::levenshtein(name, c), c))
+        .map(|c| (strsim::osa_distance(name, c), c))
         .filter(|(d, _)| *d <= limit)
         .min()
         .map(|(_, c)| c)

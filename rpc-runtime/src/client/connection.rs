@@ -7,41 +7,31 @@
 //! each to the caller waiting for its sequence number; a reply nobody waits for (a
 //! duplicate, or one for an attempt given up) is dropped.
 
-use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
 
 use tokio::io::AsyncRead;
 use tokio::net::{TcpStream, UdpSocket, UnixStream};
-use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
 
+use super::replies::{Replies, Reply};
 use super::session::ClientSession;
-use crate::error::Outcome;
 use crate::outbox::{Outbox, StreamOutbox, When, WriteHalf};
+use crate::wire::received::Received;
 use crate::wire::{FrameReader, HANDSHAKE_SLOT, Header, Kind, Message, Status, tag};
-
-/// A reply, or why none will come.
-pub(crate) type ReplyResult = Result<Incoming, (String, Outcome)>;
 
 /// A received reply: its header and the message it came in.
 #[derive(Debug)]
 pub(crate) struct Incoming {
     pub header: Header,
-    pub message: Vec<u8>,
+    pub message: Received,
     /// Where the payload starts in `message`.
     pub payload_at: usize,
 }
 
 impl Incoming {
     pub fn payload(&self) -> &[u8] {
-        &self.message[self.payload_at..]
-    }
-}
-
-impl Drop for Incoming {
-    fn drop(&mut self) {
-        crate::buffers::give(std::mem::take(&mut self.message));
+        &self.message.as_slice()[self.payload_at..]
     }
 }
 
@@ -57,7 +47,7 @@ enum Sender {
 pub(crate) struct Connection {
     sender: Sender,
     /// Calls waiting for replies on this connection, by slot and sequence number.
-    pending: Mutex<BTreeMap<(u32, u64), oneshot::Sender<ReplyResult>>>,
+    replies: Replies,
     /// The session the connection carries, once opened or attached: replies must name
     /// it (and, over UDP, carry its tag).
     session: OnceLock<Arc<ClientSession>>,
@@ -74,35 +64,36 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn new(sender: Sender) -> Arc<Connection> {
+    fn new(sender: Sender, slots: u32) -> Arc<Connection> {
         Arc::new(Connection {
             sender,
-            pending: Mutex::new(BTreeMap::new()),
+            replies: Replies::new(slots),
             session: OnceLock::new(),
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
         })
     }
 
-    /// Starts the reader and writer tasks of a connected TCP stream.
-    pub fn start_tcp(stream: TcpStream, max_frame: usize) -> Arc<Connection> {
+    /// Starts the reader and writer tasks of a connected TCP stream, for a session of
+    /// at most `slots` slots.
+    pub fn start_tcp(stream: TcpStream, max_frame: usize, slots: u32) -> Arc<Connection> {
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        Connection::start_stream(read, write, max_frame)
+        Connection::start_stream(read, write, max_frame, slots)
     }
 
     /// Starts the reader and writer tasks of a connected Unix domain stream.
-    pub fn start_unix(stream: UnixStream, max_frame: usize) -> Arc<Connection> {
+    pub fn start_unix(stream: UnixStream, max_frame: usize, slots: u32) -> Arc<Connection> {
         let (read, write) = stream.into_split();
-        Connection::start_stream(read, write, max_frame)
+        Connection::start_stream(read, write, max_frame, slots)
     }
 
-    fn start_stream<R, W>(read: R, write: W, max_frame: usize) -> Arc<Connection>
+    fn start_stream<R, W>(read: R, write: W, max_frame: usize, slots: u32) -> Arc<Connection>
     where
         R: AsyncRead + Unpin + Send + 'static,
         W: WriteHalf,
     {
-        let conn = Connection::new(Sender::Stream(Box::new(Outbox::new(write))));
+        let conn = Connection::new(Sender::Stream(Box::new(Outbox::new(write))), slots);
         let reader = conn.clone();
         let read_task = tokio::spawn(async move {
             let mut frames = FrameReader::new(read, max_frame);
@@ -133,16 +124,18 @@ impl Connection {
 
     /// Starts the reader task of a UDP socket connected to the server. A datagram that
     /// is not a reply to this client is ignored: anyone can send one.
-    pub fn start_datagram(socket: UdpSocket) -> Arc<Connection> {
+    pub fn start_datagram(socket: UdpSocket, slots: u32) -> Arc<Connection> {
         let socket = Arc::new(socket);
-        let conn = Connection::new(Sender::Datagram(socket.clone()));
+        let conn = Connection::new(Sender::Datagram(socket.clone()), slots);
         let reader = conn.clone();
         let read_task = tokio::spawn(async move {
             let mut buf = vec![0u8; crate::wire::MAX_DATAGRAM];
             loop {
                 match socket.recv(&mut buf).await {
                     Ok(n) => {
-                        if let Err(why) = reader.deliver(buf[..n].to_vec()) {
+                        let mut message = crate::buffers::take(n);
+                        message.extend_from_slice(&buf[..n]);
+                        if let Err(why) = reader.deliver(message) {
                             tracing::debug!("ignoring a datagram: {why}");
                         }
                     }
@@ -164,11 +157,6 @@ impl Connection {
         self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn pending(&self) -> MutexGuard<'_, BTreeMap<(u32, u64), oneshot::Sender<ReplyResult>>> {
-        // A poisoned map is still a consistent map: entries are inserted and removed whole.
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
     /// Whether the connection has failed; a new one is needed.
     pub fn is_closed(&self) -> bool {
         self.closed.load(Ordering::Acquire)
@@ -185,15 +173,9 @@ impl Connection {
     }
 
     /// Registers call (`slot`, `seq`) to receive its reply, before its request is sent.
-    pub fn register(&self, slot: u32, seq: u64) -> oneshot::Receiver<ReplyResult> {
-        let (tx, rx) = oneshot::channel();
-        self.pending().insert((slot, seq), tx);
-        rx
-    }
-
-    /// Forgets a call (timed out or not sent).
-    pub fn forget(&self, slot: u32, seq: u64) {
-        self.pending().remove(&(slot, seq));
+    /// Dropping the returned future forgets the call.
+    pub fn register(&self, slot: u32, seq: u64) -> Reply<'_> {
+        self.replies.register(slot, seq)
     }
 
     /// Sends a message; false if the connection is closed.
@@ -208,7 +190,7 @@ impl Connection {
         }
         match &self.sender {
             Sender::Stream(outbox) => {
-                let when = if self.pending().len() > 1 {
+                let when = if self.replies.waiting() > 1 {
                     When::Later
                 } else {
                     When::Now
@@ -242,8 +224,9 @@ impl Connection {
     /// Hands a received message to the call waiting for it; `Err` when it is not a
     /// reply to this client (over a stream, the connection must then close).
     fn deliver(&self, mut message: Vec<u8>) -> Result<(), String> {
-        let (header, _) = Message::parse(&message)
+        let (header, payload) = Message::parse(&message)
             .map_err(|e| format!("the server sent a malformed reply: {e}"))?;
+        let payload_at = message.len() - payload.len();
         let session = self.session.get();
         if header.is_tagged() {
             let genuine = tag::split(&message).is_some_and(|(covered, found)| {
@@ -251,6 +234,9 @@ impl Connection {
             });
             if !genuine {
                 return Err("a datagram with a wrong session tag".into());
+            }
+            if message.len() - tag::TAG_LEN < payload_at {
+                return Err("the server sent a reply whose tag cuts its header".into());
             }
             message.truncate(message.len() - tag::TAG_LEN);
         } else if self.is_datagram()
@@ -261,8 +247,6 @@ impl Connection {
             // Only a server that no longer knows the session answers untagged.
             return Err("an untagged datagram in a session".into());
         }
-        let (header, payload) = Message::parse(&message)
-            .map_err(|e| format!("the server sent a malformed reply: {e}"))?;
         let ours = header.slot == HANDSHAKE_SLOT || session.is_some_and(|s| s.id == header.session);
         if header.kind() != Some(Kind::Reply) || !ours {
             return Err(format!(
@@ -270,15 +254,15 @@ impl Connection {
                 header.kind, header.session
             ));
         }
-        let payload_at = message.len() - payload.len();
-        let waiter = self.pending().remove(&(header.slot, header.seq));
-        if let Some(waiter) = waiter {
-            let _ = waiter.send(Ok(Incoming {
-                header,
-                message,
-                payload_at,
-            }));
-        }
+        let (slot, seq) = (header.slot, header.seq);
+        let incoming = Incoming {
+            header,
+            message: Received::new(message),
+            payload_at,
+        };
+        // A reply nobody waits for (a duplicate, or one for an attempt given up) is
+        // dropped.
+        self.replies.deliver(slot, seq, incoming);
         Ok(())
     }
 
@@ -288,12 +272,9 @@ impl Connection {
         if let Sender::Stream(outbox) = &self.sender {
             outbox.close(why);
         }
-        let waiting: Vec<_> = std::mem::take(&mut *self.pending()).into_iter().collect();
-        if !waiting.is_empty() {
-            tracing::debug!(calls = waiting.len(), "connection lost: {why}");
-        }
-        for (_, waiter) in waiting {
-            let _ = waiter.send(Err((why.to_string(), Outcome::Unknown)));
+        let failed = self.replies.fail_all(why);
+        if failed > 0 {
+            tracing::debug!(calls = failed, "connection lost: {why}");
         }
     }
 

@@ -3,6 +3,7 @@
 
 mod binding;
 mod connection;
+mod replies;
 mod session;
 
 pub use binding::{Endpoint, ResolveError, Resolver};
@@ -236,11 +237,11 @@ impl Channel {
                         .await
                         .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
                         .map_err(error)?;
-                Connection::start_tcp(stream, config.max_frame)
+                Connection::start_tcp(stream, config.max_frame, config.slots)
             }
             Transport::Udp => {
                 let socket = udp_socket(address).await.map_err(error)?;
-                Connection::start_datagram(socket)
+                Connection::start_datagram(socket, config.slots)
             }
             Transport::Unix => {
                 let stream = tokio::time::timeout(
@@ -250,7 +251,7 @@ impl Channel {
                 .await
                 .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
                 .map_err(error)?;
-                Connection::start_unix(stream, config.max_frame)
+                Connection::start_unix(stream, config.max_frame, config.slots)
             }
         };
         let session = self.handshake(&conn).await.map_err(|e| {
@@ -509,10 +510,7 @@ impl Client {
                         conn.is_datagram(),
                     ) {
                         Ok(message) => message,
-                        Err(e) => {
-                            conn.forget(id.1, id.2);
-                            return Err(e);
-                        }
+                        Err(e) => return Err(e),
                     };
                     if conn.send(message).await {
                         sent = true;
@@ -530,7 +528,7 @@ impl Client {
                         // server incarnation that came before.
                         let copies_may_have_run = maybe_ran || conn.is_datagram();
                         match tokio::time::timeout_at(until, reply).await {
-                            Ok(Ok(Ok(incoming))) => match incoming.header.status() {
+                            Ok(Ok(incoming)) => match incoming.header.status() {
                                 Some(Status::UnknownBinding) if self.bound.is_some() => {
                                     // A new incarnation: it certainly did not run this. The
                                     // request was in a session only this incarnation has
@@ -567,22 +565,16 @@ impl Client {
                                     return interpret(method, &incoming, exception);
                                 }
                             },
-                            Ok(Ok(Err((message, _)))) => {
+                            Ok(Err((message, _))) => {
                                 maybe_ran = true;
                                 message
                             }
-                            Ok(Err(_)) => {
-                                maybe_ran = true;
-                                "the connection closed".to_string()
-                            }
                             Err(_) => {
                                 maybe_ran = true;
-                                conn.forget(id.1, id.2);
                                 "no reply in time".to_string()
                             }
                         }
                     } else {
-                        conn.forget(id.1, id.2);
                         "the connection closed before the request was sent".to_string()
                     }
                 }
@@ -764,6 +756,20 @@ fn not_sent<E>() -> CallError<E> {
 
 /// Turns a reply into the call's result.
 fn interpret<Rep, E>(
+    method: &'static MethodSpec,
+    incoming: &Incoming,
+    exception: fn(&[u8]) -> Result<E, wire::DecodeError>,
+) -> Result<Rep, CallError<E>>
+where
+    Rep: DeserializeOwned,
+{
+    crate::wire::received::sharing(incoming.message.shared(), || {
+        outcome(method, incoming, exception)
+    })
+}
+
+/// [`interpret`], decoding from the reply's message.
+fn outcome<Rep, E>(
     method: &'static MethodSpec,
     incoming: &Incoming,
     exception: fn(&[u8]) -> Result<E, wire::DecodeError>,

@@ -239,7 +239,7 @@ async fn exchange(
             deadline
         };
         match tokio::time::timeout_at(until, &mut reply).await {
-            Ok(Ok(Ok(incoming))) => break Ok(incoming),
+            Ok(Ok(incoming)) => break Ok(incoming),
             Ok(_) => break Err(closed()),
             Err(_) if tokio::time::Instant::now() >= deadline => {
                 break Err(std::io::ErrorKind::TimedOut.into());
@@ -247,6 +247,6 @@ async fn exchange(
             Err(_) => wait = (wait * 2).min(Duration::from_secs(1)),
         }
     };
-    conn.forget(HANDSHAKE_SLOT, nonce);
+    drop(reply);
     result
 }

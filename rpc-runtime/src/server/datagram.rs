@@ -13,7 +13,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::Shared;
-use super::connection::accept;
+use super::dispatch::{Exchange, accept};
 use super::handshake::{Origin, Proof, authenticate};
 use super::reply_sink::DatagramPeer;
 use crate::outbox::When;
@@ -63,16 +63,14 @@ pub(crate) async fn serve(
                 _ => Some(len),
             },
         });
-        if let Err(why) = accept(
-            checked,
-            &mut origin,
-            &shared,
-            &sink,
-            &mut running,
-            When::Now,
-        )
-        .await
-        {
+        let mut exchange = Exchange {
+            shared: &shared,
+            sink: &sink,
+            origin: &mut origin,
+            running: &mut running,
+            when: When::Now,
+        };
+        if let Err(why) = accept(checked, None, &mut exchange).await {
             tracing::debug!(%peer, "datagram dropped: {why}");
         }
     }

@@ -9,9 +9,11 @@
 //! Everything a peer can make the server hold is bounded by [`Limits`]; at-most-once
 //! calls are filtered per client session (`session/`).
 
+mod answer;
 mod catch_unwind;
 mod connection;
 mod datagram;
+mod dispatch;
 mod handshake;
 mod limits;
 mod reply_sink;

@@ -146,7 +146,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                     return Err(FrameError::Truncated);
                 }
                 let at = self.start + LENGTH_PREFIX;
-                let frame = self.buf[at..at + len].to_vec();
+                let mut frame = buffers::take(len);
+                frame.extend_from_slice(&self.buf[at..at + len]);
                 self.consumed(LENGTH_PREFIX + len);
                 return Ok(Some(frame));
             }
@@ -190,8 +191,8 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
             self.end = 0;
             self.frame_started = None;
         } else {
-            // The next frame has begun already.
-            self.frame_started = Some(Instant::now());
+            // The next frame has begun already: its first bytes came with the last read.
+            self.frame_started = Some(self.last_read);
         }
     }
 

@@ -18,6 +18,7 @@ pub mod handshake;
 mod header;
 mod limited;
 mod payload;
+pub(crate) mod received;
 pub mod tag;
 
 pub use frame::{DEFAULT_MAX_FRAME, FrameError, FrameReader, LENGTH_PREFIX};

@@ -88,7 +88,7 @@ fn generate(
     check_only: bool,
     format: Format,
 ) -> ExitCode {
-    let model = match idl::load(files) {
+    let model = match rpcgen::load(files) {
         Ok(model) => model,
         Err(e) => return report(e, format),
     };
@@ -160,7 +160,7 @@ fn report(e: idl::Error, format: Format) -> ExitCode {
 }
 
 fn check(files: &[PathBuf], format: Format) -> ExitCode {
-    match idl::load(files) {
+    match rpcgen::load(files) {
         Ok(model) => {
             let count = |f: fn(&idl::Package) -> usize| model.packages.iter().map(f).sum::<usize>();
             let methods = count(|p| p.interfaces.iter().map(|i| i.methods.len()).sum());

@@ -6,17 +6,16 @@
 
 use idl::{Interface, Method, Mode, Semantics};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote};
+use quote::quote;
 
 use super::allow;
 use super::interface::{Names, Side, client_params, exception, method_docs, result_field};
-use super::names::ident;
+use super::names::{client_struct, ident, made};
 use super::types::{is_copy, rust_type};
 
 /// The client struct and its methods.
 pub fn client(interface: &Interface, names: &Names) -> TokenStream {
-    let service = &names.service;
-    let client = format_ident!("{}Client", service.to_string().trim_start_matches("r#"));
+    let client = made(&client_struct(&interface.name));
     let facts = &names.facts;
     let link = names.doc_link();
     let doc =

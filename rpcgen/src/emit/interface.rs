@@ -11,9 +11,9 @@
 
 use idl::{Interface, Method, Mode, Semantics};
 use proc_macro2::{Ident, TokenStream};
-use quote::{format_ident, quote};
+use quote::quote;
 
-use super::names::{ident, made, snake_case, upper_snake_case};
+use super::names::{WIRE_MODULE, facts_module, ident, made, method_const, wire_struct};
 use super::types::{is_copy, rust_type, rust_type_from};
 use super::{allow, docs, hex, wrap};
 
@@ -31,7 +31,7 @@ impl Names {
     pub fn of(interface: &Interface, package: &str) -> Names {
         Names {
             service: ident(&interface.name),
-            facts: made(&format!("{}_interface", snake_case(&interface.name))),
+            facts: made(&facts_module(&interface.name)),
             package: package.to_string(),
         }
     }
@@ -48,24 +48,25 @@ impl Names {
 
     /// The constant of a method's spec: `BALANCE`.
     pub fn method_const(&self, method: &Method) -> Ident {
-        made(&upper_snake_case(&method.name))
+        made(&method_const(&method.name))
     }
 
     /// Wire structs of a method: `BankBalance{Request,Reply}[Ref]`, in the private
     /// `__wire` module.
     pub fn wire(&self, method: &Method, what: &str) -> Ident {
-        format_ident!(
-            "{}{}{}",
-            self.service.to_string().trim_start_matches("r#"),
-            pascal(&method.name),
-            what
-        )
+        let service = self.service.to_string();
+        made(&wire_struct(
+            service.trim_start_matches("r#"),
+            &method.name,
+            what,
+        ))
     }
 
     /// The path of a wire struct from the package's module: `__wire::BankBalanceReply`.
     pub fn wire_path(&self, method: &Method, what: &str) -> TokenStream {
+        let module = made(WIRE_MODULE);
         let name = self.wire(method, what);
-        quote!(__wire::#name)
+        quote!(#module::#name)
     }
 }
 
@@ -179,19 +180,6 @@ fn semantics_doc(semantics: Semantics, side: Side) -> &'static str {
              new call that runs; the caller keeps only the reply to the last one."
         }
     }
-}
-
-/// `read_block` -> `ReadBlock`.
-fn pascal(name: &str) -> String {
-    snake_case(name)
-        .split('_')
-        .map(|w| {
-            let mut c = w.chars();
-            c.next()
-                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-                .unwrap_or_default()
-        })
-        .collect()
 }
 
 /// The facts module.

@@ -37,11 +37,12 @@ pub fn package_tokens(model: &Model, package: &Package) -> TokenStream {
     // The structs that carry arguments and results are private to the generated code:
     // one module per package, so that they stay out of the user's namespace (and docs).
     let wire = (!wire.is_empty()).then(|| {
+        let module = names::made(names::WIRE_MODULE);
         quote! {
             /// What travels on the wire: one struct per method for its arguments and one
             /// for its results, borrowed when sent and owned when received.
             #[allow(dead_code, non_camel_case_types, non_snake_case)]
-            mod __wire {
+            mod #module {
                 #(#wire)*
             }
         }

@@ -62,6 +62,69 @@ pub fn upper_snake_case(name: &str) -> String {
     snake_case(name).to_ascii_uppercase()
 }
 
+/// `read_block` -> `ReadBlock`, `readBlock` -> `ReadBlock`.
+pub fn pascal_case(name: &str) -> String {
+    snake_case(name)
+        .split('_')
+        .map(|w| {
+            let mut c = w.chars();
+            c.next()
+                .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                .unwrap_or_default()
+        })
+        .collect()
+}
+
+/// The name Rust resolves [`ident`]`(name)` to: `r#type` and `type` are one name.
+pub fn resolved(name: &str) -> String {
+    ident(name).to_string().trim_start_matches("r#").to_string()
+}
+
+// The names the emitter makes from IDL names. The emitter and the check that generated
+// names do not clash (`crate::clashes`) both call these, so the check sees exactly the
+// names the code will have.
+
+/// The client stub of interface `Bank`: `BankClient`.
+pub fn client_struct(interface: &str) -> String {
+    format!("{}Client", resolved(interface))
+}
+
+/// The server adapter of interface `Bank`: `BankServer`.
+pub fn server_struct(interface: &str) -> String {
+    format!("{}Server", resolved(interface))
+}
+
+/// The facts module of interface `Bank`: `bank_interface`.
+pub fn facts_module(interface: &str) -> String {
+    format!("{}_interface", snake_case(interface))
+}
+
+/// The spec constant of a method, in the facts module's `methods`: `BALANCE`.
+pub fn method_const(method: &str) -> String {
+    upper_snake_case(method)
+}
+
+/// The private module of a package's wire structs (see `mod.rs`).
+pub const WIRE_MODULE: &str = "__wire";
+
+/// A wire struct of a method, in the [`WIRE_MODULE`]: `BankBalanceRequest` for `what` =
+/// `Request`.
+pub fn wire_struct(interface: &str, method: &str, what: &str) -> String {
+    format!("{}{}{what}", resolved(interface), pascal_case(method))
+}
+
+/// The wire structs of every method (see `interface.rs`), and of a two-way method only.
+pub const WIRE_REQUEST: [&str; 2] = ["RequestRef", "Request"];
+/// The wire structs of a method that gets a reply.
+pub const WIRE_REPLY: [&str; 2] = ["ReplyRef", "Reply"];
+
+/// The methods every generated client has besides the interface's (see `client.rs`).
+pub const CLIENT_METHODS: [&str; 4] = ["new", "from_client", "with_timeout", "with_retry"];
+
+/// Names the generated methods use beside the parameters: the local variables of the
+/// client and server bodies and the reply's result field (see `client.rs`, `server.rs`).
+pub const METHOD_LOCALS: [&str; 3] = ["__request", "__reply", "__result"];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,6 +136,11 @@ mod tests {
         assert_eq!(snake_case("getX"), "get_x");
         assert_eq!(snake_case("read_block"), "read_block");
         assert_eq!(upper_snake_case("readBlock"), "READ_BLOCK");
+        assert_eq!(pascal_case("read_block"), "ReadBlock");
+        assert_eq!(pascal_case("readBlock"), "ReadBlock");
+        assert_eq!(resolved("type"), "type");
+        assert_eq!(client_struct("type"), "typeClient");
+        assert_eq!(facts_module("HTTPStore"), "http_store_interface");
         assert_eq!(ident("type").to_string(), "r#type");
         assert_eq!(ident("self").to_string(), "self_");
         assert_eq!(ident("Account").to_string(), "Account");

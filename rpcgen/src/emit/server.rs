@@ -7,13 +7,13 @@ use quote::{format_ident, quote};
 
 use super::allow;
 use super::interface::{Names, result_field};
-use super::names::ident;
+use super::names::{ident, made, server_struct};
 use super::types::rust_type;
 
 /// The server struct and its `Service` implementation.
 pub fn server(interface: &Interface, names: &Names) -> TokenStream {
     let service = &names.service;
-    let server = format_ident!("{}Server", service.to_string().trim_start_matches("r#"));
+    let server = made(&server_struct(&interface.name));
     let facts = &names.facts;
     let link = names.doc_link();
     let doc =

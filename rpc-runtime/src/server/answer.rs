@@ -1,0 +1,66 @@
+//! Sending a call's reply: to its connection or datagram peer, kept in the session for
+//! an at-most-once call, and to a newer connection that asked for it while it ran.
+
+use std::sync::Arc;
+
+use super::Shared;
+use super::reply_sink::ReplySink;
+use super::service::Reply;
+use crate::outbox::When;
+use crate::wire::{Header, Payload, Status};
+
+/// Where a call's reply goes.
+pub(super) struct Answer {
+    pub header: Header,
+    pub method: &'static str,
+    pub wanted: bool,
+    /// Store the reply in the session (at-most-once).
+    pub remember: bool,
+    pub shared: Arc<Shared>,
+}
+
+impl Answer {
+    pub fn send<S: ReplySink>(self, reply: Reply, outbox: &S, when: When) {
+        let (status, payload) = match reply {
+            Reply::Ok(p) => (Status::Ok, p),
+            Reply::Exception(p) => (Status::Exception, p),
+            Reply::Fault(text) => {
+                tracing::error!(method = self.method, "call failed: {text}");
+                (Status::ServerFault, fault_text(&text))
+            }
+            Reply::None => (Status::Ok, Payload::empty()),
+        };
+        let mut message = payload.seal(&Header::reply_to(&self.header, status));
+        let max_frame = outbox.max_message(self.shared.config.limits.max_frame);
+        if message.len() > max_frame {
+            // The client would refuse the frame and lose its whole connection: send a
+            // fault for this one call instead.
+            let text = format!(
+                "the results of `{}` are {} bytes, over the frame limit of {} bytes",
+                self.method,
+                message.len(),
+                max_frame
+            );
+            tracing::error!("{text}");
+            message = fault_text(&text).seal(&Header::reply_to(&self.header, Status::ServerFault));
+        }
+        if self.remember {
+            let id = (self.header.session, self.header.slot, self.header.seq);
+            let reply = self.wanted.then(|| message.datagram());
+            // A retransmission that came on another connection while the call ran
+            // (the first one broke) gets the reply there.
+            if let Some(redirect) = self.shared.sessions.finish(id, reply)
+                && !std::ptr::addr_eq(Arc::as_ptr(&redirect), outbox)
+            {
+                let _ = redirect.send(message.clone(), When::Now);
+            }
+        }
+        if self.wanted {
+            let _ = outbox.send(message, when);
+        }
+    }
+}
+
+pub(super) fn fault_text(text: &str) -> Payload {
+    Payload::encode(text).unwrap_or_else(|_| Payload::empty())
+}

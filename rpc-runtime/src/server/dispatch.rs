@@ -1,0 +1,304 @@
+//! What a server does with one message, whatever carried it: answer a handshake or an
+//! acknowledgement, or check a request, filter duplicates, run it and reply.
+//!
+//! A request is checked before anything runs, in this order: the session it names
+//! ([`session_of`]); its target: binding uid, object, method id and fingerprint
+//! ([`resolve`]); its arguments (decoded by the service); and, for at-most-once and
+//! oneway calls, its invocation id against the session's slot table ([`filter`]).
+//! Whatever fails is a [`Refusal`], answered in one place ([`refuse`]); nothing runs.
+//!
+//! An admitted call takes a permit of the server's semaphore (one permit in sequential
+//! mode) and is polled once right here ([`run`]): a handler that finishes without
+//! waiting (most do) replies without a task switch. One that must wait continues as a
+//! task of its own, so that slow calls do not hold up the connection.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::task::Poll;
+use std::time::Instant;
+
+use tokio::task::JoinSet;
+
+use super::answer::Answer;
+use super::catch_unwind::CatchUnwind;
+use super::handshake::{Checked, Origin, Proof, attach, open, peer_hash};
+use super::reply_sink::ReplySink;
+use super::service::{Handler, Service};
+use super::session::Verdict;
+use super::{Invocation, Shared};
+use crate::outbox::When;
+use crate::spec::{MethodSpec, Semantics};
+use crate::wire::received::sharing;
+use crate::wire::{FLAG_ONEWAY, Header, Kind, Message, Payload, Status};
+
+/// Where one message came from and where its answers go.
+pub(crate) struct Exchange<'a, S> {
+    pub shared: &'a Arc<Shared>,
+    /// The connection's outbox, or the datagram's peer.
+    pub sink: &'a Arc<S>,
+    /// What the connection has proved (streams) or who sent the datagram.
+    pub origin: &'a mut Origin,
+    /// The calls of this connection that had to wait, as tasks.
+    pub running: &'a mut JoinSet<()>,
+    /// When replies are written.
+    pub when: When,
+}
+
+/// Why a request does not run, and what its client is told.
+#[derive(Debug)]
+enum Refusal {
+    /// An error reply with this status and text.
+    Error(Status, String),
+    /// `BadSession`, with what this server knows about the session.
+    UnknownSession,
+    /// `FingerprintMismatch`, with the server's fingerprint of the method.
+    Fingerprint(u64),
+    /// A finished call's stored reply, sent again.
+    Replay(Box<[u8]>),
+    /// Nothing at all (a forged datagram; a duplicate of a call running or done).
+    Silence,
+}
+
+/// Acts on one message; `Err` when the connection must close. `frame`, when the message
+/// is large and shared, is the buffer its `bytes` arguments may be slices of.
+pub(crate) async fn accept<S: ReplySink>(
+    (header, payload, proof): Checked<'_>,
+    frame: Option<&bytes::Bytes>,
+    exchange: &mut Exchange<'_, S>,
+) -> Result<(), String> {
+    let Exchange {
+        shared, sink, when, ..
+    } = *exchange;
+    match header.kind() {
+        Some(Kind::Request) => {}
+        Some(Kind::Open) => return open(&header, payload, exchange.origin, shared, sink, when),
+        Some(Kind::Attach) => return attach(&header, payload, exchange.origin, shared, sink, when),
+        // The client has the reply of (session, slot, seq): drop it (protocol RRA).
+        Some(Kind::Ack) => {
+            if let Proof::Session(_) = proof {
+                shared
+                    .sessions
+                    .acknowledge((header.session, header.slot, header.seq));
+            }
+            return Ok(());
+        }
+        _ => return Err(format!("a client sent a message of kind {}", header.kind)),
+    }
+    let admitted = session_of(&proof, shared).and_then(|in_session| {
+        let (service, method) = resolve(&header, shared)?;
+        let handler = sharing(frame, || service.call(header.method, payload))
+            .map_err(|e| Refusal::Error(Status::BadRequest, e.to_string()))?;
+        // At-most-once and oneway calls run once per invocation id, which only a session
+        // makes trustworthy.
+        if matches!(method.semantics, Semantics::AtMostOnce | Semantics::Maybe) {
+            filter(&header, payload, method, in_session, exchange)?;
+        }
+        Ok((method, handler))
+    });
+    match admitted {
+        Ok((method, handler)) => run(header, method, handler, exchange).await,
+        Err(refusal) => {
+            refuse(&header, refusal, exchange);
+            Ok(())
+        }
+    }
+}
+
+/// Whether a request proved the session it names (false: a call outside any session).
+fn session_of(proof: &Proof, shared: &Shared) -> Result<bool, Refusal> {
+    let counters = &shared.counters;
+    match proof {
+        Proof::None => Ok(false),
+        Proof::Session(_) => Ok(true),
+        Proof::Unknown => {
+            counters.refused_sessionless.fetch_add(1, Ordering::Relaxed);
+            Err(Refusal::UnknownSession)
+        }
+        Proof::Forged => {
+            counters.forged.fetch_add(1, Ordering::Relaxed);
+            Err(Refusal::Silence)
+        }
+    }
+}
+
+/// The service and method a request is for, checked against its binding uid and
+/// fingerprint.
+fn resolve<'s>(
+    header: &Header,
+    shared: &'s Shared,
+) -> Result<(&'s Arc<dyn Service>, &'static MethodSpec), Refusal> {
+    if header.binding != 0 && header.binding != shared.uid {
+        // The uid is not said: the client knows which it asked for, others need not know.
+        return Err(Refusal::Error(
+            Status::UnknownBinding,
+            "this server is not the binding asked for".into(),
+        ));
+    }
+    let Some(service) = shared.services.get(&header.object) else {
+        let text = format!("no object {:#x} on this server", header.object);
+        return Err(Refusal::Error(Status::UnknownObject, text));
+    };
+    let spec = service.spec();
+    let Some(method) = spec.method(header.method) else {
+        let text = format!(
+            "{} has no method with id {:#010x}",
+            spec.name, header.method
+        );
+        return Err(Refusal::Error(Status::UnknownMethod, text));
+    };
+    if method.fingerprint != header.fingerprint {
+        return Err(Refusal::Fingerprint(method.fingerprint));
+    }
+    Ok((service, method))
+}
+
+/// Passes an at-most-once or oneway request through its session's slot table (or
+/// oneway window): only a new invocation runs.
+fn filter<S: ReplySink>(
+    header: &Header,
+    payload: &[u8],
+    method: &MethodSpec,
+    in_session: bool,
+    exchange: &Exchange<'_, S>,
+) -> Result<(), Refusal> {
+    let shared = exchange.shared;
+    let counters = &shared.counters;
+    if !in_session {
+        counters.refused_sessionless.fetch_add(1, Ordering::Relaxed);
+        return Err(Refusal::Error(
+            Status::BadSession,
+            "at-most-once and oneway calls need a session: open one first".into(),
+        ));
+    }
+    let digest = shared.sessions.digest(
+        header.object,
+        header.method,
+        header.fingerprint,
+        header.flags & FLAG_ONEWAY,
+        payload,
+    );
+    let (peer, redirect) = match &*exchange.origin {
+        Origin::Stream { .. } => (0, Some(exchange.sink.clone() as Arc<dyn ReplySink>)),
+        Origin::Datagram { peer, .. } => (peer_hash(peer), None),
+    };
+    let verdict = shared.sessions.begin(
+        (header.session, header.slot, header.seq),
+        digest,
+        peer,
+        method.semantics == Semantics::Maybe,
+        redirect,
+        Instant::now(),
+    );
+    let duplicate = || counters.duplicates.fetch_add(1, Ordering::Relaxed);
+    match verdict {
+        Verdict::Run => Ok(()),
+        Verdict::Running | Verdict::Done | Verdict::Stale | Verdict::OtherPeer => {
+            duplicate();
+            Err(Refusal::Silence)
+        }
+        Verdict::Replay(reply) => {
+            duplicate();
+            counters.resent.fetch_add(1, Ordering::Relaxed);
+            Err(Refusal::Replay(reply))
+        }
+        Verdict::ReplyLost => {
+            duplicate();
+            let text = format!("`{}` ran; its reply was not kept", method.name);
+            Err(Refusal::Error(Status::ReplyLost, text))
+        }
+        Verdict::Reused => Err(Refusal::Error(
+            Status::IdReused,
+            "this invocation id was used by another request".into(),
+        )),
+        Verdict::NoSlot => Err(Refusal::Error(
+            Status::Misordered,
+            "the session has no such slot".into(),
+        )),
+        Verdict::NoSession => {
+            counters.refused_sessionless.fetch_add(1, Ordering::Relaxed);
+            Err(Refusal::UnknownSession)
+        }
+    }
+}
+
+/// Answers a request that does not run (oneway requests get no answer but a replay).
+fn refuse<S: ReplySink>(header: &Header, refusal: Refusal, exchange: &Exchange<'_, S>) {
+    let reply = |status: Status, payload: Payload| {
+        let _ = exchange.sink.send(
+            payload.seal(&Header::reply_to(header, status)),
+            exchange.when,
+        );
+    };
+    match refusal {
+        Refusal::Silence => {}
+        Refusal::Replay(stored) => {
+            let _ = exchange
+                .sink
+                .send(Message::from_bytes(&stored), exchange.when);
+        }
+        _ if header.is_oneway() => {}
+        Refusal::Error(status, text) => reply(status, encoded(&text)),
+        Refusal::UnknownSession => reply(
+            Status::BadSession,
+            exchange.shared.session_unknown(header.session),
+        ),
+        Refusal::Fingerprint(ours) => reply(Status::FingerprintMismatch, encoded(&ours)),
+    }
+}
+
+/// A refusal's payload: its text or number. These always encode; an empty payload is
+/// the fallback all the same.
+fn encoded<T: serde::Serialize + ?Sized>(value: &T) -> Payload {
+    Payload::encode(value).unwrap_or_else(|_| Payload::empty())
+}
+
+/// Runs an admitted call: takes a permit, polls the handler once here, and continues it
+/// as a task only if it must wait.
+async fn run<S: ReplySink>(
+    header: Header,
+    method: &'static MethodSpec,
+    handler: Handler,
+    exchange: &mut Exchange<'_, S>,
+) -> Result<(), String> {
+    let shared = exchange.shared;
+    // Waiting here holds up this connection's reader: back-pressure on a client that
+    // sends faster than the server runs calls.
+    let permit = shared
+        .permits
+        .clone()
+        .acquire_owned()
+        .await
+        .map_err(|_| "the server is shutting down".to_string())?;
+    shared.counters.executions.fetch_add(1, Ordering::Relaxed);
+    let answer = Answer {
+        header,
+        method: method.name,
+        // A `oneway` method never replies, whatever the flag says.
+        wanted: !header.is_oneway() && method.semantics != Semantics::Maybe,
+        remember: method.semantics == Semantics::AtMostOnce,
+        shared: shared.clone(),
+    };
+    let invocation = Invocation {
+        session: header.session,
+        slot: header.slot,
+        seq: header.seq,
+    };
+    let mut call = CatchUnwind::new(handler, invocation);
+    match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx))).await {
+        Poll::Ready(reply) => {
+            drop(permit);
+            answer.send(reply, exchange.sink.as_ref(), exchange.when);
+        }
+        Poll::Pending => {
+            let sink = exchange.sink.clone();
+            exchange.running.spawn(async move {
+                let reply = call.await;
+                drop(permit);
+                answer.send(reply, sink.as_ref(), When::Now);
+            });
+        }
+    }
+    Ok(())
+}
