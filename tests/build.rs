@@ -1,4 +1,5 @@
-//! Generates the test interfaces' stubs into `OUT_DIR`.
+//! Generates the test interfaces' stubs into `OUT_DIR`, and the calculator a second time
+//! into `OUT_DIR/gen2`, as a second generator would, for `src/bin/partial-use.rs`.
 
 fn main() -> Result<(), rpcgen::Error> {
     rpcgen::compile(&[
@@ -7,5 +8,8 @@ fn main() -> Result<(), rpcgen::Error> {
         "idl/calc.idl",
         "idl/ledger.idl",
     ])?;
+    rpcgen::configure()
+        .out_subdir("gen2")
+        .compile(&["idl/calc.idl"])?;
     Ok(())
 }

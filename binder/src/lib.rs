@@ -53,7 +53,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use registry::Registry;
-use rpc_runtime::{CallError, Channel, Endpoint, Resolver, ServerHandle, Transport};
+use rpc_runtime::{CallError, Channel, Endpoint, ResolveError, Resolver, ServerHandle, Transport};
 
 /// The binder's stubs, generated from `idl/binder.idl`.
 pub mod proto {
@@ -148,6 +148,12 @@ impl Binder {
                 Transport::Tcp => 0,
                 Transport::Udp => 1,
                 Transport::Unix => 2,
+                // `Transport` may grow; the binder's protocol has no code for a newer one.
+                other => {
+                    return Err(CallError::Protocol(format!(
+                        "the binder protocol has no code for transport {other:?}"
+                    )));
+                }
             },
             uid,
             fingerprint,
@@ -158,7 +164,7 @@ impl Binder {
             Binder::Embedded(table) => {
                 table.export(export.clone()).map_err(CallError::Exception)?
             }
-            Binder::Daemon(client) => client.export(export.clone()).await?,
+            Binder::Daemon(client) => client.export(&export).await?,
             // etcd keeps leases alive itself: a keep-alive stream instead of renewals.
             #[cfg(feature = "etcd")]
             Binder::Etcd(etcd) => {
@@ -196,9 +202,7 @@ impl Binder {
                                 .export(export.clone())
                                 .map(|_| ())
                                 .map_err(CallError::Exception),
-                            Binder::Daemon(client) => {
-                                client.export(export.clone()).await.map(|_| ())
-                            }
+                            Binder::Daemon(client) => client.export(&export).await.map(|_| ()),
                             #[cfg(feature = "etcd")]
                             Binder::Etcd(_) => Ok(()),
                         };
@@ -224,7 +228,7 @@ impl Binder {
     pub async fn lookup(&self, name: &str) -> Result<Vec<proto::Export>, CallError> {
         match self {
             Binder::Embedded(table) => Ok(table.lookup(name)),
-            Binder::Daemon(client) => client.lookup(name.to_string()).await,
+            Binder::Daemon(client) => client.lookup(name).await,
             #[cfg(feature = "etcd")]
             Binder::Etcd(etcd) => etcd.lookup(name).await.map_err(CallError::Unbound),
         }
@@ -235,9 +239,9 @@ impl Resolver for Binder {
     fn resolve<'a>(
         &'a self,
         name: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Endpoint>, String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Endpoint>, ResolveError>> + Send + 'a>> {
         Box::pin(async move {
-            let exports = self.lookup(name).await.map_err(|e| e.to_string())?;
+            let exports = self.lookup(name).await.map_err(ResolveError::Call)?;
             Ok(exports
                 .into_iter()
                 .map(|e| Endpoint {

@@ -79,8 +79,8 @@ impl Bank for Accounts {
         })
     }
 
-    async fn read_block(&self, id: u64, data: &mut Vec<u8>) {
-        *data = id.to_le_bytes().repeat(4);
+    async fn read_block(&self, id: u64, data: &mut rpc_runtime::Bytes) {
+        *data = id.to_le_bytes().repeat(4).into();
     }
 
     async fn tick(&self) -> u64 {

@@ -19,15 +19,10 @@ pub async fn connect(
     udp: Option<&str>,
     unix: Option<&Path>,
 ) -> Result<(Channel, String), ConnectError> {
-    let (transport, address) = match (udp, unix) {
-        (Some(address), _) => (Transport::Udp, address.to_string()),
-        (None, Some(path)) => (Transport::Unix, path.display().to_string()),
-        (None, None) => (Transport::Tcp, tcp.to_string()),
-    };
-    let name = match transport {
-        Transport::Tcp => "tcp",
-        Transport::Udp => "udp",
-        Transport::Unix => "unix",
+    let (transport, name, address) = match (udp, unix) {
+        (Some(address), _) => (Transport::Udp, "udp", address.to_string()),
+        (None, Some(path)) => (Transport::Unix, "unix", path.display().to_string()),
+        (None, None) => (Transport::Tcp, "tcp", tcp.to_string()),
     };
     let config = ChannelConfig {
         transport,

@@ -4,6 +4,9 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 /// Whether a failed call ran on the server.
+///
+/// Exhaustive on purpose: a call ran, did not, or may have; code that retries matches on
+/// all three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
     /// The server certainly did not run it: safe to retry any call.
@@ -16,7 +19,11 @@ pub enum Outcome {
 
 /// Why a call did not return a value. `E` is the method's exception type (from
 /// `raises`), [`Infallible`] when it has none.
+///
+/// `#[non_exhaustive]`: later versions may tell more failures apart, so a `match` needs a
+/// `_` arm; [`CallError::outcome`] classifies every variant, present and future.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CallError<E = Infallible> {
     /// The method ran and raised its declared exception.
     #[error("the server raised: {0}")]
@@ -24,11 +31,21 @@ pub enum CallError<E = Infallible> {
     /// No reply within the call's timeout.
     #[error("no reply within {0:?}; the call may or may not have run")]
     Timeout(Duration),
-    /// The connection could not be made, or broke before the reply came.
-    #[error("connection failed: {message}")]
+    /// The connection could not be made, or broke before the reply came, or the client
+    /// gave up retrying. The operating system's error, when one caused it, is the
+    /// [`source`](std::error::Error::source), not part of the text.
+    #[error("connection failed{}: {reason}", attempts_text(*.attempts))]
+    #[non_exhaustive]
     Connection {
-        /// What failed.
-        message: String,
+        /// What failed, in words: "cannot connect to 127.0.0.1:7878", "the connection
+        /// closed", "no reply in time", "the server is busy: ...".
+        reason: String,
+        /// How many attempts the client made before it gave up; `None` when a single
+        /// failure ended the call.
+        attempts: Option<u32>,
+        /// The operating system's error behind the failure, when there is one.
+        #[source]
+        source: Option<std::io::Error>,
         /// Whether the request had been handed to the network.
         outcome: Outcome,
     },
@@ -128,9 +145,17 @@ impl<E> CallError<E> {
         match self {
             CallError::Exception(e) => CallError::Exception(f(e)),
             CallError::Timeout(d) => CallError::Timeout(d),
-            CallError::Connection { message, outcome } => {
-                CallError::Connection { message, outcome }
-            }
+            CallError::Connection {
+                reason,
+                attempts,
+                source,
+                outcome,
+            } => CallError::Connection {
+                reason,
+                attempts,
+                source,
+                outcome,
+            },
             CallError::Protocol(m) => CallError::Protocol(m),
             CallError::UnknownMethod { method, message } => {
                 CallError::UnknownMethod { method, message }
@@ -161,17 +186,59 @@ impl<E> CallError<E> {
     /// the call has gone out).
     pub fn with_outcome(self, outcome: Outcome) -> CallError<E> {
         match self {
-            CallError::Connection { message, .. } => CallError::Connection { message, outcome },
+            CallError::Connection {
+                reason,
+                attempts,
+                source,
+                ..
+            } => CallError::Connection {
+                reason,
+                attempts,
+                source,
+                outcome,
+            },
             other => other,
+        }
+    }
+
+    /// A connection failure told in words, with no operating system error behind it.
+    pub(crate) fn connection(reason: impl Into<String>, outcome: Outcome) -> CallError<E> {
+        CallError::Connection {
+            reason: reason.into(),
+            attempts: None,
+            source: None,
+            outcome,
+        }
+    }
+
+    /// The client gave up after `attempts` attempts; `reason` is what ended the last.
+    pub(crate) fn gave_up(attempts: u32, reason: String, outcome: Outcome) -> CallError<E> {
+        CallError::Connection {
+            reason,
+            attempts: Some(attempts),
+            source: None,
+            outcome,
         }
     }
 }
 
+/// " after N attempts", for the text of [`CallError::Connection`].
+fn attempts_text(attempts: Option<u32>) -> String {
+    match attempts {
+        Some(1) => " after 1 attempt".to_string(),
+        Some(n) => format!(" after {n} attempts"),
+        None => String::new(),
+    }
+}
+
 impl<E> From<ConnectError> for CallError<E> {
-    /// A connection that could not be made: nothing was sent.
+    /// A connection that could not be made: nothing was sent. The operating system's
+    /// error becomes the source.
     fn from(e: ConnectError) -> Self {
         CallError::Connection {
-            message: e.to_string(),
+            reason: format!("cannot connect to {}", e.address),
+            attempts: None,
+            source: Some(e.source),
             outcome: Outcome::NotExecuted,
         }
     }

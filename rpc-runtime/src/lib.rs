@@ -28,12 +28,15 @@
 //! }
 //! ```
 
+#[doc(hidden)]
+#[path = "codegen.rs"]
+pub mod __codegen;
 mod buffers;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod client;
 mod error;
-pub mod id;
+mod id;
 mod outbox;
 pub mod server;
 mod shared_bytes;
@@ -41,7 +44,8 @@ mod spec;
 pub mod wire;
 
 pub use client::{
-    Acknowledge, Channel, ChannelConfig, Client, Endpoint, Resolver, RetryPolicy, Transport,
+    Acknowledge, Channel, ChannelConfig, Client, Endpoint, ResolveError, Resolver, RetryPolicy,
+    Transport,
 };
 pub use error::{CallError, ConnectError, Outcome};
 pub use server::{
@@ -54,13 +58,18 @@ pub use spec::{InterfaceSpec, MethodSpec, Semantics};
 #[cfg(feature = "macros")]
 pub use rpc_macros::remote;
 
-/// Re-exported for generated code, which derives serde's traits through this path.
+/// serde, re-exported: generated code derives its traits through this path, and so can
+/// the types of a `#[remote]` trait (`#[serde(crate = "rpc_runtime::serde")]`), so that
+/// `rpc-runtime` is their only dependency.
 pub use serde;
-/// Re-exported for generated code: fast encoding of `bytes` values.
-pub use serde_bytes;
 
-/// Includes the Rust code rpcgen generated for IDL package `package` in a build script
-/// (the file `$OUT_DIR/<package>.rs`).
+/// Includes the Rust code rpcgen generated in a build script.
+///
+/// - `include_idl!("bank")` includes the code of IDL package `bank`, the file
+///   `$OUT_DIR/bank.rs` that `rpcgen::compile` writes;
+/// - `include_idl!(path = "v2/bank.rs")` includes a file by its path relative to
+///   `$OUT_DIR`: for code written into a subfolder (`rpcgen::configure().out_subdir("v2")`),
+///   e.g. when two generators would both write `bank.rs`.
 ///
 /// Put each package in a module of its own, all as siblings, since generated code refers
 /// to other packages as `super::<package>`:
@@ -68,11 +77,15 @@ pub use serde_bytes;
 /// ```ignore
 /// pub mod bank { rpc_runtime::include_idl!("bank"); }
 /// pub mod common { rpc_runtime::include_idl!("common"); }
+/// pub mod bank_v2 { rpc_runtime::include_idl!(path = "v2/bank.rs"); }
 /// ```
 #[macro_export]
 macro_rules! include_idl {
     ($package:literal) => {
         include!(concat!(env!("OUT_DIR"), "/", $package, ".rs"));
+    };
+    (path = $path:literal) => {
+        include!(concat!(env!("OUT_DIR"), "/", $path));
     };
 }
 

@@ -40,6 +40,7 @@ impl fmt::Debug for Error {
 #[derive(Debug, Clone, Default)]
 pub struct Builder {
     out_dir: Option<PathBuf>,
+    out_subdir: Option<PathBuf>,
     quiet: bool,
 }
 
@@ -71,6 +72,25 @@ impl Builder {
         self
     }
 
+    /// Writes the generated files to the folder `dir` inside the output folder
+    /// (`OUT_DIR`, or the one set with [`Builder::out_dir`]), created if missing. Two
+    /// generators that would both write `bank.rs` keep apart this way; include such a
+    /// file with `rpc_runtime::include_idl!(path = "dir/bank.rs")`.
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// // build.rs
+    /// rpcgen::configure()
+    ///     .out_subdir("v2")
+    ///     .compile(&["idl/v2/bank.idl"])
+    ///     .unwrap();
+    /// ```
+    pub fn out_subdir(mut self, dir: impl Into<PathBuf>) -> Builder {
+        self.out_subdir = Some(dir.into());
+        self
+    }
+
     /// Does not print `cargo:rerun-if-changed` lines (for use outside build scripts).
     pub fn quiet(mut self, quiet: bool) -> Builder {
         self.quiet = quiet;
@@ -87,6 +107,10 @@ impl Builder {
             None => std::env::var_os("OUT_DIR")
                 .map(PathBuf::from)
                 .ok_or(Error::NoOutDir)?,
+        };
+        let out_dir = match &self.out_subdir {
+            Some(sub) => out_dir.join(sub),
+            None => out_dir,
         };
         let model = match crate::load(files) {
             Ok(model) => model,

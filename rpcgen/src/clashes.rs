@@ -4,7 +4,8 @@
 //!
 //! Every name is made by the functions of [`crate::emit::names`], the very ones the
 //! emitter calls. The names live in scopes that mirror the generated module: the package
-//! module (types, traits, clients, servers, facts modules, wire structs), each client's
+//! module (types, traits, clients, servers, facts modules, the private module of the
+//! wire structs), the wire structs in that module, each client's
 //! methods (the interface's and the four every client has), each facts module's method
 //! constants, each method's parameters (and the generated code's own variables), and
 //! each struct's fields and enum's variants. Both front ends run [`check`]: the IDL's
@@ -16,8 +17,8 @@ use idl::source::Span;
 use idl::{Draft, Interface, Model, Package, TypeDef, TypeDefKind, VariantShape};
 
 use crate::emit::names::{
-    CLIENT_METHODS, METHOD_LOCALS, WIRE_REPLY, WIRE_REQUEST, client_struct, facts_module,
-    method_const, resolved, server_struct, wire_struct,
+    CLIENT_METHODS, METHOD_LOCALS, WIRE_MODULE, WIRE_REPLY, WIRE_REQUEST, client_struct,
+    facts_module, method_const, resolved, server_struct, wire_struct,
 };
 
 /// Every generated name that two items of `model` would both define.
@@ -29,6 +30,7 @@ pub fn check(model: &Model) -> Vec<Draft> {
             clashes.scope(client_methods(interface));
         }
         clashes.scope(package_items(package));
+        clashes.scope(wire_structs(package));
         for interface in &package.interfaces {
             for method in &interface.methods {
                 let mut names: Vec<Entry> = method
@@ -124,7 +126,8 @@ impl Clashes {
     }
 }
 
-/// The package module's types, traits, clients, servers, facts modules and wire structs.
+/// The package module's types, traits, clients, servers, facts modules and the module of
+/// the wire structs.
 fn package_items(package: &Package) -> Vec<Entry> {
     let mut entries: Vec<Entry> = package
         .types
@@ -148,6 +151,19 @@ fn package_items(package: &Package) -> Vec<Entry> {
             of("its facts module"),
         ));
     }
+    if !package.interfaces.is_empty() {
+        entries.push(Entry {
+            name: WIRE_MODULE.to_string(),
+            origin: None,
+            what: "the generated code (its private module of wire structs)".to_string(),
+        });
+    }
+    entries
+}
+
+/// The wire structs, in their module: one scope per package.
+fn wire_structs(package: &Package) -> Vec<Entry> {
+    let mut entries = Vec::new();
     for i in &package.interfaces {
         for m in &i.methods {
             let parts = WIRE_REQUEST
@@ -254,17 +270,27 @@ fn kind(def: &TypeDef) -> &'static str {
 mod tests {
     use super::*;
 
-    /// The names of the items of a generated module, and of the methods of its impls.
-    fn generated(model: &Model) -> (Vec<String>, Vec<String>) {
+    /// The names of the items of a generated module, of the methods of its impls, and of
+    /// the items of its module of wire structs.
+    fn generated(model: &Model) -> (Vec<String>, Vec<String>, Vec<String>) {
         let tokens = crate::emit::package_tokens(model, &model.packages[0]);
         let file: syn::File = syn::parse2(tokens).expect("generated code parses");
-        let (mut items, mut methods) = (Vec::new(), Vec::new());
+        let (mut items, mut methods, mut wire) = (Vec::new(), Vec::new(), Vec::new());
         for item in &file.items {
             match item {
                 syn::Item::Struct(s) => items.push(s.ident.to_string()),
                 syn::Item::Enum(e) => items.push(e.ident.to_string()),
                 syn::Item::Trait(t) => items.push(t.ident.to_string()),
-                syn::Item::Mod(m) => items.push(m.ident.to_string()),
+                syn::Item::Mod(m) => {
+                    items.push(m.ident.to_string());
+                    if m.ident == WIRE_MODULE {
+                        let content = m.content.iter().flat_map(|(_, items)| items);
+                        wire.extend(content.map(|item| match item {
+                            syn::Item::Struct(s) => s.ident.to_string(),
+                            other => panic!("not a wire struct: {}", quote::quote!(#other)),
+                        }));
+                    }
+                }
                 syn::Item::Impl(i) if i.trait_.is_none() => {
                     let target = &i.self_ty;
                     let target = quote::quote!(#target).to_string();
@@ -278,7 +304,7 @@ mod tests {
                 _ => {}
             }
         }
-        (items, methods)
+        (items, methods, wire)
     }
 
     /// The names this check knows are exactly the items and client methods the emitter
@@ -298,7 +324,12 @@ mod tests {
              }",
         )
         .unwrap();
-        let (items, methods) = generated(&model);
+        let (items, methods, wire) = generated(&model);
+        let known_wire: Vec<String> = wire_structs(&model.packages[0])
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(wire, known_wire, "the wire structs");
         let known: Vec<String> = package_items(&model.packages[0])
             .into_iter()
             .map(|e| e.name)

@@ -5,7 +5,8 @@
 //!
 //! - the types (serde-serializable structs and enums; exceptions implementing `Error`);
 //! - per interface `Bank`: a trait `Bank` to implement on the server, a `BankClient` stub
-//!   with the same methods, a `BankServer` adapter that serves any `impl Bank`, and a
+//!   with the same methods (taking `in` arguments borrowed: `&str`, `&[u8]`, `&T`), a
+//!   `BankServer` adapter that serves any `impl Bank`, and a
 //!   `bank_interface` module with the method ids and fingerprints.
 //!
 //! The generated code needs only `rpc-runtime` as a dependency.
@@ -25,6 +26,10 @@
 //!     rpc_runtime::include_idl!("bank");
 //! }
 //! ```
+//!
+//! To keep two generations apart (both would write `bank.rs`), give one a folder inside
+//! `OUT_DIR` with [`Builder::out_subdir`] and include its files by path:
+//! `rpc_runtime::include_idl!(path = "v2/bank.rs")`.
 //!
 //! Depend on rpcgen with `default-features = false` in `[build-dependencies]`: the default
 //! `cli` feature only builds the `cargo rpcgen` command.

@@ -20,7 +20,8 @@
 //!   `#[out] x: &mut T` is `out`;
 //! - results `T`, `()` or `Result<T, E>` with `E` the method's exception;
 //! - `#[idempotent]`, `#[oneway]`, `#[last_of_many]` select the call semantics;
-//! - types: `bool`, `u8`..`u64`, `i8`..`i64`, `f32`, `f64`, `String`, `Vec<u8>` (bytes),
+//! - types: `bool`, `u8`..`u64`, `i8`..`i64`, `f32`, `f64`, `String`, `Vec<u8>` or
+//!   `rpc_runtime::Bytes` (bytes),
 //!   `Vec<T>`, `Option<T>`, `HashMap<K, V>`, and user types named by a single identifier
 //!   (in scope where the trait is, implementing serde's traits).
 
@@ -359,6 +360,8 @@ fn idl_type(
         ("Vec", 1) if last_segment(args[0]).is_some_and(|(n, a)| n == "u8" && a.is_empty()) => {
             leaf(Type::Primitive(Primitive::Bytes))
         }
+        // What the generated trait and client use for `bytes`; `Vec<u8>` means the same.
+        ("Bytes", 0) => leaf(Type::Primitive(Primitive::Bytes)),
         ("Vec", 1) => {
             let (t, s) = arg(0, errors)?;
             Some((Type::List(Box::new(t)), node(vec![s])))
@@ -404,7 +407,7 @@ fn unsupported<T>(ty: &syn::Type, errors: &mut Errors) -> Option<T> {
     errors.add(
         &ty,
         format!("`{}` cannot travel in a remote call", type_text(ty)),
-        "use bool, u8..u64, i8..i64, f32, f64, String, Vec<u8>, Vec<T>, Option<T>, HashMap<K, V>, \
+        "use bool, u8..u64, i8..i64, f32, f64, String, Vec<u8> or Bytes, Vec<T>, Option<T>, HashMap<K, V>, \
          or a type of your own named by one identifier and implementing serde's traits",
     );
     None

@@ -17,7 +17,7 @@ interface Store { get(id: u64) -> u64; }
 struct StoreClient { id: u64 }
 enum StoreServer { Up, Down }
 exception store_interface { Closed }
-struct __StoreGetRequest { id: u64 }
+struct __wire { id: u64 }
 "
     ));
 }

@@ -28,7 +28,7 @@ fn check_accepts_a_valid_file() {
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stdout.starts_with("ok: 1 file(s), 1 package(s), 2 type(s), 1 interface(s), 4 method(s)"),
+        stdout.starts_with("ok: 1 file(s), 1 package(s), 2 type(s), 1 interface(s), 5 method(s)"),
         "{stdout}"
     );
 }

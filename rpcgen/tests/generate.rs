@@ -86,3 +86,18 @@ fn package_docs_document_the_module_of_the_package() {
         "{index}"
     );
 }
+
+#[test]
+fn the_builder_writes_into_a_subfolder_of_the_output_folder() {
+    let out = std::env::temp_dir().join(format!("rpcgen-subdir-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let written = rpcgen::configure()
+        .out_dir(&out)
+        .out_subdir("gen2")
+        .quiet(true)
+        .compile(&[fixture("small.idl")])
+        .unwrap();
+    assert_eq!(written, [out.join("gen2").join("small.rs")]);
+    assert!(written[0].is_file());
+    std::fs::remove_dir_all(&out).unwrap();
+}

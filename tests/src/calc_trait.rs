@@ -4,6 +4,8 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+use rpc_runtime::Bytes;
+
 /// A calculator that keeps a running total.
 #[rpc_runtime::remote(package = "calc")]
 pub trait Calc {
@@ -23,7 +25,8 @@ pub trait Calc {
     #[last_of_many]
     async fn stats(&self) -> HashMap<String, f64>;
     /// The bytes back, labelled.
-    async fn echo(&self, data: Vec<u8>, label: Option<String>) -> Vec<u8>;
+    // Both spellings of `bytes` (the generated trait, implemented below, has `Bytes`).
+    async fn echo(&self, data: Vec<u8>, label: Option<String>) -> rpc_runtime::Bytes;
 }
 
 /// A calculator implementing the trait form.
@@ -64,8 +67,9 @@ impl Calc for Calculator {
         )])
     }
 
-    async fn echo(&self, mut data: Vec<u8>, label: Option<String>) -> Vec<u8> {
+    async fn echo(&self, data: Bytes, label: Option<String>) -> Bytes {
+        let mut data = Vec::from(data);
         data.extend(label.unwrap_or_default().into_bytes());
-        data
+        data.into()
     }
 }

@@ -31,7 +31,7 @@ impl Echo for EchoService {
         value
     }
 
-    async fn echo_bytes(&self, data: Vec<u8>) -> Vec<u8> {
+    async fn echo_bytes(&self, data: rpc_runtime::Bytes) -> rpc_runtime::Bytes {
         data
     }
 

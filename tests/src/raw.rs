@@ -70,7 +70,7 @@ impl RawStream {
             .expect("an answer to Open");
         assert_eq!(reply.status(), Some(Status::Ok), "Open refused");
         let opened: Opened = decode(&payload, "opened").expect("an Opened payload");
-        (reply.session, opened.secret)
+        (reply.session(), opened.secret)
     }
 
     /// Attaches `session` by showing `secret`: the server's status.
@@ -144,7 +144,7 @@ impl RawDatagram {
             if let Some((reply, payload, _, _)) = self.recv(Duration::from_millis(500), None).await
             {
                 let opened: Opened = decode(&payload, "opened").expect("an Opened payload");
-                return (reply.session, opened.secret);
+                return (reply.session(), opened.secret);
             }
         }
         panic!("no answer to Open");

@@ -42,6 +42,15 @@ async fn exceptions_arrive_typed() {
     assert!(matches!(err, CallError::Exception(Oops::Zero)));
     assert_eq!(err.outcome(), Outcome::Executed);
     assert_eq!(err.to_string(), "the server raised: Oops::Zero");
+    // Each variant reads as the IDL names it, with its values.
+    assert_eq!(
+        Oops::Negative { code: -3 }.to_string(),
+        "Oops::Negative: code -3"
+    );
+    assert_eq!(
+        Oops::Message("no".into()).to_string(),
+        "Oops::Message: \"no\""
+    );
 }
 
 #[tokio::test]
@@ -94,7 +103,7 @@ async fn unknown_methods_and_other_signatures_are_refused_without_running() {
 async fn a_panicking_handler_gets_a_fault_reply_and_the_server_goes_on() {
     let running = support::echo().await;
     let echo = running.client().await;
-    match echo.explode("boom".into()).await {
+    match echo.explode("boom").await {
         Err(CallError::ServerFault {
             method: "explode",
             message,
@@ -112,7 +121,7 @@ async fn a_thousand_concurrent_calls_on_one_connection_are_all_answered_correctl
         let echo = echo.clone();
         tokio::spawn(async move {
             let data = format!("call {i}").into_bytes();
-            let back = echo.echo_bytes(data.clone()).await.unwrap();
+            let back = echo.echo_bytes(&data).await.unwrap();
             assert_eq!(back, data);
             let mut a = format!("a{i}");
             let mut b = format!("b{i}");
@@ -159,8 +168,8 @@ async fn a_sequential_server_runs_one_call_at_a_time() {
 async fn oneway_calls_return_at_once_and_run() {
     let running = support::echo().await;
     let echo = running.client().await;
-    echo.note("first".into()).await.unwrap();
-    echo.note("second".into()).await.unwrap();
+    echo.note("first").await.unwrap();
+    echo.note("second").await.unwrap();
     // A two-way call on the same connection is answered after the notes were read.
     echo.fail(1).await.unwrap();
     tokio::time::sleep(Duration::from_millis(20)).await;
@@ -225,7 +234,7 @@ async fn oversized_requests_are_refused_before_sending_and_oversized_results_bec
             ..rpc_runtime::ChannelConfig::default()
         })
         .await;
-    let err = small.echo_bytes(vec![0; 4 << 10]).await.unwrap_err();
+    let err = small.echo_bytes(&[0; 4 << 10]).await.unwrap_err();
     assert!(
         matches!(err, CallError::TooLarge { limit: 1024, .. }),
         "{err:?}"
@@ -247,4 +256,29 @@ async fn oversized_requests_are_refused_before_sending_and_oversized_results_bec
     }
     assert!(data.is_empty(), "a failed call writes nothing back");
     assert_eq!(echo.fill(3, &mut data, &mut label).await.unwrap(), 3);
+}
+
+#[tokio::test]
+async fn dropping_the_server_handle_stops_the_server() {
+    let running = support::echo().await;
+    let address = running.address();
+    let echo = running.client().await;
+    assert_eq!(echo.fail(1).await.unwrap(), 1);
+    // What `ServerHandle`'s `#[must_use]` says: no handle, no server.
+    drop(running);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        if rpc_runtime::Channel::connect(address.clone())
+            .await
+            .is_err()
+        {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the server still accepts connections"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(echo.fail(2).await.is_err(), "the server still answers");
 }

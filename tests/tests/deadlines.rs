@@ -6,7 +6,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rpc_runtime::{CallError, Channel, ChannelConfig, Client, Endpoint, Outcome, Resolver};
+use rpc_runtime::{
+    CallError, Channel, ChannelConfig, Client, Endpoint, Outcome, ResolveError, Resolver,
+};
 use tests::ledger_idl::{LedgerClient, ledger_interface};
 
 /// A binder that never answers.
@@ -16,7 +18,7 @@ impl Resolver for Silent {
     fn resolve<'a>(
         &'a self,
         _name: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Endpoint>, String>> + Send + 'a>> {
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Endpoint>, ResolveError>> + Send + 'a>> {
         Box::pin(std::future::pending())
     }
 }

@@ -52,7 +52,7 @@ async fn a_duplicate_at_most_once_request_runs_once_and_gets_the_stored_reply() 
     );
     raw.send(&fail).await;
     let (header, _) = raw.recv(WAIT).await.expect("fail(5) replies");
-    assert_eq!((header.seq, header.status()), (2, Some(Status::Ok)));
+    assert_eq!((header.seq(), header.status()), (2, Some(Status::Ok)));
     raw.send(&nap).await;
     assert!(
         raw.recv(SHORT).await.is_none(),

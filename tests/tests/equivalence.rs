@@ -84,22 +84,16 @@ async fn a_client_from_the_idl_calls_a_server_from_the_trait() {
     assert_eq!(idl_client.add(2, 3).await.unwrap(), 5);
     let mut acc = 10;
     idl_client
-        .accumulate(vec![1, 2, 3], &mut acc)
+        .accumulate(&vec![1, 2, 3], &mut acc)
         .await
         .unwrap();
     assert_eq!(acc, 16);
     let mut count = 0;
-    let words = idl_client
-        .words("one two three".into(), &mut count)
-        .await
-        .unwrap();
+    let words = idl_client.words("one two three", &mut count).await.unwrap();
     assert_eq!((words.len(), count), (3, 3));
     assert_eq!(
-        idl_client
-            .echo(b"ab".to_vec(), Some("c".into()))
-            .await
-            .unwrap(),
-        b"abc"
+        idl_client.echo(b"ab", &Some("c".into())).await.unwrap(),
+        &b"abc"[..]
     );
 
     let trait_client = tests::calc_trait::CalcClient::new(Channel::connect(address).await.unwrap());

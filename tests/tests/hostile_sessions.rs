@@ -138,10 +138,7 @@ async fn datagrams_without_the_secret_are_dropped_and_nothing_is_amplified() {
     assert_eq!(running.server.stats().executions, 1);
 
     // Outside sessions too, no answer is larger than its question.
-    let unknown = Header {
-        method: 0xdead,
-        ..request_header(OBJECT, &methods::FAIL, (0, 0, 1))
-    };
+    let unknown = request_header(OBJECT, &methods::FAIL, (0, 0, 1)).with_method(0xdead);
     let small = Payload::empty().seal(&unknown);
     attacker.send(&small).await;
     let (header, _, _, size) = attacker.recv(WAIT, None).await.expect("a refusal");
@@ -184,8 +181,8 @@ async fn a_million_oneway_calls_leave_at_most_once_filtering_as_it_was() {
     // Every oneway call twice, in batches written at once.
     let mut batch = Vec::with_capacity(1 << 20);
     for seq in 1..=ONEWAY {
-        let mut header = request_header(OBJECT, &methods::NOTE, (session, ONEWAY_SLOT, seq));
-        header.flags = FLAG_ONEWAY;
+        let header = request_header(OBJECT, &methods::NOTE, (session, ONEWAY_SLOT, seq))
+            .with_flags(FLAG_ONEWAY);
         let frame = message(&header, &("",));
         batch.extend_from_slice(frame.frame());
         batch.extend_from_slice(frame.frame());
@@ -240,5 +237,5 @@ async fn a_value_nested_30000_deep_is_a_bad_request_not_a_crash() {
     assert!(text.contains("nesting deeper than"), "{text}");
     let echo = running.client().await;
     assert_eq!(echo.fail(1).await.unwrap(), 1, "the server is still there");
-    assert_eq!(VERSION, reply.version);
+    assert_eq!(VERSION, reply.version());
 }

@@ -194,7 +194,7 @@ async fn a_client_that_never_reads_its_replies_stops_being_read() {
     let (rss_before, _) = support::memory();
     // Idempotent echoes of 64 KiB, outside a session, pipelined, replies never read.
     let value = tests::types::Everything {
-        blob: vec![5; 64 << 10],
+        blob: vec![5; 64 << 10].into(),
         ..Default::default()
     };
     let request = message(

@@ -21,7 +21,7 @@ async fn calls_work_over_a_unix_socket() {
         Err(CallError::Exception(Oops::Zero))
     ));
     let big = vec![9u8; 300_000];
-    assert_eq!(echo.echo_bytes(big.clone()).await.unwrap(), big);
+    assert_eq!(echo.echo_bytes(&big).await.unwrap(), big);
     let calls: Vec<_> = (0..200)
         .map(|i| {
             let echo = echo.clone();

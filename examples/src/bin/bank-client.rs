@@ -62,7 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             (BankClient::new(channel), address)
         }
     };
-    let account = bank.open("carol".into()).await?;
+    let account = bank.open("carol").await?;
     println!("opened {account:?} at {address}");
     let balance = bank.deposit(account.id, 42).await?;
     println!("deposited 42: balance {balance}");

@@ -20,9 +20,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let bank = BankClient::new(Channel::connect(server.local_addr().to_string()).await?);
 
-    let alice = bank.open("alice".into()).await?;
+    let alice = bank.open("alice").await?;
     println!("open(\"alice\")              -> {alice:?}");
-    let bob = bank.open("bob".into()).await?;
+    let bob = bank.open("bob").await?;
     println!("open(\"bob\")                -> account {}", bob.id);
 
     let balance = bank.deposit(alice.id, 100).await?;
@@ -52,7 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         other => println!("balance(99)                 -> unexpected {other:?}"),
     }
 
-    let mut block = Vec::new();
+    let mut block = rpc_runtime::Bytes::new();
     bank.read_block(7, &mut block).await?;
     println!(
         "read_block(7, out data)     -> data = {} bytes {:?}...",
@@ -60,7 +60,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         &block[..8]
     );
 
-    bank.audit("demo done".into()).await?;
+    bank.audit("demo done").await?;
     println!("audit(\"demo done\")          -> sent   (oneway: maybe, no reply)");
 
     let tick = bank.tick().await?;
@@ -117,7 +117,7 @@ async fn lossy_bank() -> Result<(), Box<dyn std::error::Error>> {
     let bank =
         BankClient::new(Channel::connect_with(proxy.local_addr().to_string(), config).await?);
     println!("\nbank over UDP through a lossy proxy (30% loss, 10% duplicates, up to 20 ms delay)");
-    let account = bank.open("dora".into()).await?;
+    let account = bank.open("dora").await?;
     let mut balance = 0;
     for _ in 0..100 {
         balance = bank.deposit(account.id, 1).await?;

@@ -32,11 +32,40 @@ pub struct Endpoint {
 
 /// Something that maps a name to its live exports: a binder.
 pub trait Resolver: Send + Sync + 'static {
-    /// The live exports of `name`; empty when there are none.
+    /// The live exports of `name`; empty when there are none (that is not an error).
     fn resolve<'a>(
         &'a self,
         name: &'a str,
-    ) -> Pin<Box<dyn Future<Output = Result<Vec<Endpoint>, String>> + Send + 'a>>;
+    ) -> Pin<Box<dyn Future<Output = Result<Vec<Endpoint>, ResolveError>> + Send + 'a>>;
+}
+
+/// Why a [`Resolver`] could not look a name up. A client that gets one fails the call
+/// with [`CallError::Unbound`], saying why: nothing was sent.
+///
+/// `#[non_exhaustive]`: resolvers of other kinds (multicast discovery) may fail in ways
+/// of their own.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ResolveError {
+    /// The binder is itself an rpcgen service, and the call to it failed: it is down,
+    /// unreachable, or refused the call. The call's error is the source.
+    #[error("the call to the binder failed")]
+    Call(#[source] CallError),
+    /// The binder's store failed (e.g. etcd), in its own words.
+    #[error("the binder failed: {0}")]
+    Store(String),
+}
+
+/// `error` and its sources, each after a colon: what a one-line message needs.
+fn with_sources(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
 }
 
 /// A client's binding: the name, the exports last looked up, and their channels.
@@ -87,11 +116,9 @@ impl Binding {
     pub async fn pick<E>(&self) -> Result<(Channel, u64), CallError<E>> {
         let mut state = self.state.lock().await;
         if state.exports.is_empty() {
-            let found = self
-                .resolver
-                .resolve(&self.name)
-                .await
-                .map_err(|e| CallError::Unbound(format!("looking up `{}`: {e}", self.name)))?;
+            let found = self.resolver.resolve(&self.name).await.map_err(|e| {
+                CallError::Unbound(format!("looking up `{}`: {}", self.name, with_sources(&e)))
+            })?;
             let total = found.len();
             let wrong: Vec<u64> = found
                 .iter()
@@ -138,8 +165,8 @@ impl Binding {
 
 /// The error when a call that may have run on a server now gone cannot be sent again.
 pub(crate) fn lost_with_server<E>(name: &str) -> CallError<E> {
-    CallError::Connection {
-        message: format!("the server of `{name}` went away during the call; it may have run there"),
-        outcome: Outcome::Unknown,
-    }
+    CallError::connection(
+        format!("the server of `{name}` went away during the call; it may have run there"),
+        Outcome::Unknown,
+    )
 }

@@ -129,7 +129,7 @@ impl<'c> Call<'c> {
             };
             let out_of_time = Instant::now() >= self.deadline;
             if out_of_time || self.backoff.exhausted(self.history.attempts) {
-                return Err(self.give_up(&lost, out_of_time));
+                return Err(self.give_up(lost, out_of_time));
             }
             if self.target.is_none() {
                 // Give a restarting server a moment before looking it up again.
@@ -342,40 +342,37 @@ impl<'c> Call<'c> {
         if self.history.sent {
             CallError::Timeout(self.client.timeout)
         } else {
-            CallError::Connection {
-                message: format!(
+            CallError::connection(
+                format!(
                     "could not reach the server within the call's timeout of {:?}",
                     self.client.timeout
                 ),
-                outcome: Outcome::NotExecuted,
-            }
+                Outcome::NotExecuted,
+            )
         }
     }
 
     /// The error of a call that ran out of attempts or time; `lost` says why the last
     /// attempt failed.
-    fn give_up<E>(&self, lost: &str, out_of_time: bool) -> CallError<E> {
-        let attempts = self.history.attempts;
+    fn give_up<E>(&self, lost: String, out_of_time: bool) -> CallError<E> {
         if self.history.sent && out_of_time {
             return CallError::Timeout(self.client.timeout);
         }
-        CallError::Connection {
-            message: format!("gave up after {attempts} attempts: {lost}"),
-            outcome: if self.history.sent && self.history.maybe_ran {
-                Outcome::Unknown
-            } else {
-                Outcome::NotExecuted
-            },
-        }
+        let outcome = if self.history.sent && self.history.maybe_ran {
+            Outcome::Unknown
+        } else {
+            Outcome::NotExecuted
+        };
+        CallError::gave_up(self.history.attempts, lost, outcome)
     }
 }
 
 /// The error of a call that found no free slot of its session before its deadline.
 fn no_free_slot<E>(timeout: Duration) -> CallError<E> {
-    CallError::Connection {
-        message: format!("every slot of the session stayed busy for {timeout:?}"),
-        outcome: Outcome::NotExecuted,
-    }
+    CallError::connection(
+        format!("every slot of the session stayed busy for {timeout:?}"),
+        Outcome::NotExecuted,
+    )
 }
 
 #[cfg(test)]

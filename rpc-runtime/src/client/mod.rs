@@ -7,7 +7,7 @@ mod connection;
 mod replies;
 mod session;
 
-pub use binding::{Endpoint, Resolver};
+pub use binding::{Endpoint, ResolveError, Resolver};
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -25,7 +25,10 @@ use connection::{Connection, Incoming};
 use session::ClientSession;
 
 /// How requests travel.
+///
+/// `#[non_exhaustive]`: other transports may come (QUIC, shared memory), so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Transport {
     /// One TCP connection; reliable, so requests are sent again only after it breaks.
     #[default]
@@ -37,7 +40,10 @@ pub enum Transport {
 }
 
 /// Reply protocol: whether the client acknowledges replies.
+///
+/// `#[non_exhaustive]`: other reply protocols may come, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
 pub enum Acknowledge {
     /// RR: request, reply. A slot's next call tells the server it may drop the previous
     /// reply.
@@ -491,9 +497,11 @@ impl Client {
         Req: Serialize + ?Sized,
     {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let within = |e| CallError::Connection {
-            message: format!("could not send within the call's timeout of {e:?}"),
-            outcome: Outcome::NotExecuted,
+        let within = |e| {
+            CallError::connection(
+                format!("could not send within the call's timeout of {e:?}"),
+                Outcome::NotExecuted,
+            )
         };
         let (channel, binding) = tokio::time::timeout_at(deadline, self.target())
             .await
@@ -509,10 +517,10 @@ impl Client {
         if conn.send(message).await {
             Ok(())
         } else {
-            Err(CallError::Connection {
-                message: "the connection closed before the request was sent".into(),
-                outcome: Outcome::NotExecuted,
-            })
+            Err(CallError::connection(
+                "the connection closed before the request was sent",
+                Outcome::NotExecuted,
+            ))
         }
     }
 
@@ -667,10 +675,10 @@ where
             method.name,
             text()
         ))),
-        Some(Status::Busy) => Err(CallError::Connection {
-            message: format!("the server is busy: {}", text()),
-            outcome: Outcome::NotExecuted,
-        }),
+        Some(Status::Busy) => Err(CallError::connection(
+            format!("the server is busy: {}", text()),
+            Outcome::NotExecuted,
+        )),
         None => Err(CallError::Protocol(format!(
             "reply to `{}` has unknown status {}",
             method.name, incoming.header.status

@@ -7,7 +7,7 @@
 //! one [`Reply::Fault`]; the server keeps serving.
 //!
 //! Everything a peer can make the server hold is bounded by [`Limits`]; at-most-once
-//! calls are filtered per [`session`].
+//! calls are filtered per client session (`session/`).
 
 mod answer;
 mod catch_unwind;
@@ -18,10 +18,10 @@ mod handshake;
 mod limits;
 mod reply_sink;
 mod service;
-pub mod session;
+mod session;
 
 pub use limits::Limits;
-pub use service::{Handler, Reply, Service, decode_args, unknown_method};
+pub use service::{Reply, Service};
 pub use session::SessionStats;
 
 use std::collections::HashMap;
@@ -58,7 +58,10 @@ pub fn invocation() -> Option<Invocation> {
 }
 
 /// How many calls run at once.
+///
+/// `#[non_exhaustive]`: other dispatch modes may come (a thread pool, per-client order), so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Concurrency {
     /// A task per request, at most this many running; further requests wait.
     Concurrent {
@@ -378,7 +381,14 @@ enum Listening {
 }
 
 /// A running server.
+///
+/// Keep it for as long as the server should run. Dropping it stops the server as
+/// [`ServerHandle::shutdown`] does, without waiting: the stop signal's sender goes with
+/// the handle, so the server stops accepting connections and requests at once, and its
+/// running calls get the configured grace period in the background. Call `shutdown` to
+/// wait for them.
 #[derive(Debug)]
+#[must_use = "dropping the handle stops the server"]
 pub struct ServerHandle {
     listening: Listening,
     shared: Arc<Shared>,

@@ -1,16 +1,11 @@
 //! What a server runs: objects implementing [`Service`], usually a generated
 //! `...Server` adapter around the user's implementation of an interface trait.
 
-use std::future::Future;
-use std::pin::Pin;
-
 use serde::Serialize;
 
+pub use crate::__codegen::Handler;
 use crate::spec::InterfaceSpec;
 use crate::wire::{DecodeError, Payload};
-
-/// A running call: resolves to its reply.
-pub type Handler = Pin<Box<dyn Future<Output = Reply> + Send + 'static>>;
 
 /// An object a server can dispatch calls to.
 ///
@@ -54,18 +49,4 @@ impl Reply {
             Err(e) => Reply::Fault(format!("cannot encode the exception: {e}")),
         }
     }
-}
-
-/// Decodes a method's arguments; for generated `Service::call` implementations.
-pub fn decode_args<T: serde::de::DeserializeOwned>(payload: &[u8]) -> Result<T, DecodeError> {
-    crate::wire::decode(payload, "arguments")
-}
-
-/// The handler of a method the service does not have (the server checks ids first, so
-/// generated code reaches this only if spec and dispatch disagree).
-pub fn unknown_method(method: u32) -> Result<Handler, DecodeError> {
-    Err(DecodeError::Malformed {
-        what: "method id",
-        message: format!("no method with id {method:#x}"),
-    })
 }

@@ -25,7 +25,10 @@ pub const DEFAULT_MAX_FRAME: usize = 16 << 20;
 const CHUNK: usize = 64 << 10;
 
 /// Why no frame could be read.
+///
+/// `#[non_exhaustive]`: framing may learn to tell more failures apart, so a `match` needs a `_` arm.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum FrameError {
     /// The socket failed.
     #[error("i/o error: {0}")]

@@ -25,8 +25,11 @@ pub const ONEWAY_SLOT: u32 = u32::MAX - 1;
 pub const MAX_HEADER: usize = 4 + 5 * 10 + 2 * 5;
 
 /// What a message is.
+///
+/// `#[non_exhaustive]`: later protocol versions may add message kinds, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Kind {
     /// A call: client to server.
     Request = 0,
@@ -57,8 +60,11 @@ impl Kind {
 }
 
 /// How a call ended, carried by replies.
+///
+/// `#[non_exhaustive]`: later protocol versions may add statuses, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
+#[non_exhaustive]
 pub enum Status {
     /// The method ran and returned; payload: its results.
     Ok = 0,
@@ -121,31 +127,35 @@ impl Status {
 
 /// The header of every message, in wire order. Integers are postcard varints except the
 /// four leading bytes.
+///
+/// The fields are read through accessors and set by the constructors ([`Header::request`],
+/// [`Header::control`], [`Header::reply_to`]) and the `with_*` methods, so that the
+/// layout can change without breaking code that builds or reads messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 pub struct Header {
     /// Always [`VERSION`].
-    pub version: u8,
+    pub(crate) version: u8,
     /// A [`Kind`] code.
-    pub kind: u8,
+    pub(crate) kind: u8,
     /// Bit set of `FLAG_*`.
-    pub flags: u8,
+    pub(crate) flags: u8,
     /// A [`Status`] code in replies; 0 otherwise.
-    pub status: u8,
+    pub(crate) status: u8,
     /// Invocation id, part 1: the session the server granted the client (0: none).
-    pub session: u64,
+    pub(crate) session: u64,
     /// Invocation id, part 2: the slot of the session the call occupies.
-    pub slot: u32,
+    pub(crate) slot: u32,
     /// Invocation id, part 3: the call's sequence number in its slot (handshakes: a
     /// nonce the reply copies).
-    pub seq: u64,
+    pub(crate) seq: u64,
     /// Target, first half: the server's binding uid (0: any, for unbound clients).
-    pub binding: u64,
+    pub(crate) binding: u64,
     /// Target, second half: the object on that server.
-    pub object: u64,
+    pub(crate) object: u64,
     /// The method's id (see the IDL reference).
-    pub method: u32,
+    pub(crate) method: u32,
     /// The method's signature fingerprint, checked by the server before it runs anything.
-    pub fingerprint: u64,
+    pub(crate) fingerprint: u64,
 }
 
 impl Header {
@@ -192,6 +202,80 @@ impl Header {
             flags: 0,
             status: status as u8,
             ..*request
+        }
+    }
+
+    /// The protocol version (always [`VERSION`] in a header that parsed).
+    pub fn version(&self) -> u8 {
+        self.version
+    }
+
+    /// The [`Kind`] code, known or not.
+    pub fn kind_code(&self) -> u8 {
+        self.kind
+    }
+
+    /// The bit set of `FLAG_*`.
+    pub fn flags(&self) -> u8 {
+        self.flags
+    }
+
+    /// The [`Status`] code of a reply, known or not; 0 otherwise.
+    pub fn status_code(&self) -> u8 {
+        self.status
+    }
+
+    /// Invocation id, part 1: the session the server granted the client (0: none).
+    pub fn session(&self) -> u64 {
+        self.session
+    }
+
+    /// Invocation id, part 2: the slot of the session the call occupies.
+    pub fn slot(&self) -> u32 {
+        self.slot
+    }
+
+    /// Invocation id, part 3: the call's sequence number in its slot (handshakes: a
+    /// nonce the reply copies).
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    /// Target, first half: the server's binding uid (0: any, for unbound clients).
+    pub fn binding(&self) -> u64 {
+        self.binding
+    }
+
+    /// Target, second half: the object on that server.
+    pub fn object(&self) -> u64 {
+        self.object
+    }
+
+    /// The method's id (see the IDL reference).
+    pub fn method(&self) -> u32 {
+        self.method
+    }
+
+    /// The method's signature fingerprint, checked by the server before it runs anything.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
+    }
+
+    /// The same header with the bit set of `FLAG_*` replaced by `flags`.
+    pub fn with_flags(self, flags: u8) -> Header {
+        Header { flags, ..self }
+    }
+
+    /// The same header naming method `method` (e.g. one the server does not have).
+    pub fn with_method(self, method: u32) -> Header {
+        Header { method, ..self }
+    }
+
+    /// The same header with fingerprint `fingerprint`.
+    pub fn with_fingerprint(self, fingerprint: u64) -> Header {
+        Header {
+            fingerprint,
+            ..self
         }
     }
 

@@ -27,7 +27,7 @@ pub use header::{
     VERSION,
 };
 pub use limited::MAX_DEPTH;
-pub use payload::{DecodeError, Message, Payload, decode};
+pub use payload::{DecodeError, EncodeError, Message, Payload, decode};
 
 /// The largest message a UDP datagram carries (65,535 bytes less the IPv4 and UDP
 /// headers). A larger request is refused before sending; use TCP for it.

@@ -22,7 +22,10 @@ pub struct Payload {
 }
 
 /// Why bytes could not be turned into a value.
+///
+/// `#[non_exhaustive]`: decoding may learn to tell more failures apart, so a `match` needs a `_` arm.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// postcard refused the bytes (truncated, bad varint, bad UTF-8, unknown variant...).
     #[error("malformed {what}: {message}")]
@@ -45,16 +48,34 @@ pub enum DecodeError {
     Version(u8),
 }
 
+/// Why a value could not be encoded: its `Serialize` implementation failed (a custom
+/// error, or a sequence whose length it does not know). Values of IDL types always encode.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot encode the value: {message}")]
+pub struct EncodeError {
+    // The encoder's text only: the encoder itself is an implementation detail.
+    message: String,
+}
+
+impl EncodeError {
+    fn from_postcard(e: postcard::Error) -> EncodeError {
+        EncodeError {
+            message: e.to_string(),
+        }
+    }
+}
+
 impl Payload {
     /// Encodes `value`.
-    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, postcard::Error> {
+    pub fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, EncodeError> {
         // One exact allocation: growing a large buffer step by step costs copies and, for
         // megabyte payloads, fresh pages from the kernel at every step.
-        let size = postcard::experimental::serialized_size(value)?;
+        let size =
+            postcard::experimental::serialized_size(value).map_err(EncodeError::from_postcard)?;
         // Room for a datagram's session tag too, so that tagging never reallocates.
         let mut buf = crate::buffers::take(HEADROOM + size + TAG_LEN);
         buf.resize(HEADROOM, 0);
-        let buf = postcard::to_io(value, buf)?;
+        let buf = postcard::to_io(value, buf).map_err(EncodeError::from_postcard)?;
         Ok(Payload { buf })
     }
 

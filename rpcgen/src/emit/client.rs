@@ -8,10 +8,10 @@ use idl::{Interface, Method, Mode, Semantics};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::interface::{Names, exception, params, result_field};
+use super::allow;
+use super::interface::{Names, Side, client_params, exception, method_docs, result_field};
 use super::names::{client_struct, ident, made};
-use super::types::rust_type;
-use super::{allow, docs};
+use super::types::{is_copy, rust_type};
 
 /// The client struct and its methods.
 pub fn client(interface: &Interface, names: &Names) -> TokenStream {
@@ -63,29 +63,29 @@ fn method(m: &Method, names: &Names) -> TokenStream {
     let facts = &names.facts;
     let spec = names.method_const(m);
     let name = ident(&m.name);
-    let doc = docs(&m.docs, || format!(" The `{}` method.", m.name));
-    let params = params(m, here);
-    let request = names.wire(m, "RequestRef");
+    let doc = method_docs(m, names, Side::Client);
+    let params = client_params(m, here);
+    let request = names.wire_path(m, "RequestRef");
+    // `in` arguments are already borrowed, except `Copy` values; nothing is cloned.
     let sent = m.params.iter().filter(|p| p.mode != Mode::Out).map(|p| {
         let n = ident(&p.name);
         match p.mode {
             Mode::InOut => quote!(#n: &*#n),
-            _ => quote!(#n: &#n),
+            _ if is_copy(&p.ty) => quote!(#n: &#n),
+            _ => quote!(#n),
         }
     });
     let build = quote!(let __request = #request { #(#sent),* };);
     if m.semantics == Semantics::Maybe {
         return quote! {
             #doc
-            ///
-            /// A `oneway` call: returns once the request is on its way; no reply comes.
             pub async fn #name(&self, #(#params),*) -> ::core::result::Result<(), ::rpc_runtime::CallError> {
                 #build
                 self.client.send(&#facts::methods::#spec, &__request).await
             }
         };
     }
-    let reply = names.wire(m, "Reply");
+    let reply = names.wire_path(m, "Reply");
     let (error, call) = match exception(m, here) {
         Some(e) => (quote!(::rpc_runtime::CallError<#e>), quote!(call_raising)),
         None => (quote!(::rpc_runtime::CallError), quote!(call)),

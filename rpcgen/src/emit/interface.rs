@@ -13,9 +13,9 @@ use idl::{Interface, Method, Mode, Semantics};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
-use super::names::{facts_module, ident, made, method_const, wire_struct};
-use super::types::{rust_type, serde_with};
-use super::{allow, docs, hex};
+use super::names::{WIRE_MODULE, facts_module, ident, made, method_const, wire_struct};
+use super::types::{is_copy, rust_type, rust_type_from};
+use super::{allow, docs, hex, wrap};
 
 /// Names shared by the pieces generated for one interface.
 pub struct Names {
@@ -51,7 +51,8 @@ impl Names {
         made(&method_const(&method.name))
     }
 
-    /// Wire structs of a method: `__BankBalance{Request,Reply}[Ref]`.
+    /// Wire structs of a method: `BankBalance{Request,Reply}[Ref]`, in the private
+    /// `__wire` module.
     pub fn wire(&self, method: &Method, what: &str) -> Ident {
         let service = self.service.to_string();
         made(&wire_struct(
@@ -59,6 +60,125 @@ impl Names {
             &method.name,
             what,
         ))
+    }
+
+    /// The path of a wire struct from the package's module: `__wire::BankBalanceReply`.
+    pub fn wire_path(&self, method: &Method, what: &str) -> TokenStream {
+        let module = made(WIRE_MODULE);
+        let name = self.wire(method, what);
+        quote!(#module::#name)
+    }
+}
+
+/// The width of generated doc lines (prettyplease indents them by four more).
+const WIDTH: usize = 86;
+
+/// Which side a method's docs are for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Side {
+    /// The trait a server implements.
+    Server,
+    /// The generated client.
+    Client,
+}
+
+/// The docs of a method: its IDL doc comment (or a sentence naming it), then what its
+/// call semantics promise, then what happens to each `&mut` parameter.
+pub fn method_docs(m: &Method, names: &Names, side: Side) -> TokenStream {
+    let full = format!(
+        "{}.{}",
+        names.package,
+        names.service.to_string().trim_start_matches("r#")
+    );
+    let mut lines: Vec<String> = if m.docs.is_empty() {
+        vec![match side {
+            Side::Server => format!("Runs the `{}` method of interface `{full}`.", m.name),
+            Side::Client => format!("Calls the `{}` method of the remote `{full}`.", m.name),
+        }]
+    } else {
+        m.docs.clone()
+    };
+    lines.push(String::new());
+    lines.extend(wrap(semantics_doc(m.semantics, side), WIDTH, ""));
+    let modes: Vec<String> = m
+        .params
+        .iter()
+        .filter_map(|p| {
+            let text = match (p.mode, side) {
+                (Mode::In, _) => return None,
+                (Mode::InOut, Side::Client) => {
+                    "its value is sent, and the server's final value is written back into \
+                     it when the call succeeds"
+                }
+                (Mode::Out, Side::Client) => {
+                    "nothing is sent; the server's final value is written into it when the \
+                     call succeeds"
+                }
+                (Mode::InOut, Side::Server) => {
+                    "holds the caller's value; the value it has when the method returns is \
+                     sent back"
+                }
+                (Mode::Out, Side::Server) => {
+                    "starts as the type's default value; the value it has when the method \
+                     returns is sent back"
+                }
+            };
+            let mode = if p.mode == Mode::Out { "out" } else { "inout" };
+            Some(wrap(
+                &format!("- `{}` (`{mode}`): {text}.", p.name),
+                WIDTH,
+                "  ",
+            ))
+        })
+        .flatten()
+        .collect();
+    if !modes.is_empty() {
+        lines.push(String::new());
+        lines.push("# Parameters".to_string());
+        lines.push(String::new());
+        lines.extend(modes);
+    }
+    docs(&lines, String::new)
+}
+
+/// What a method's call semantics promise, in words, for its docs.
+fn semantics_doc(semantics: Semantics, side: Side) -> &'static str {
+    match (semantics, side) {
+        (Semantics::Maybe, Side::Client) => {
+            "Call semantics: *maybe* (`oneway`). The call returns once the request is on \
+             its way; no reply comes, so it may or may not run, and nothing tells which."
+        }
+        (Semantics::Maybe, Side::Server) => {
+            "Call semantics: *maybe* (`oneway`). The caller does not wait and gets no \
+             reply; a duplicate of the request is dropped, so each call runs at most once."
+        }
+        (Semantics::AtLeastOnce, Side::Client) => {
+            "Call semantics: *at-least-once* (`idempotent`). When no reply comes the \
+             request is sent again, so a call that returns `Ok` ran once or more."
+        }
+        (Semantics::AtLeastOnce, Side::Server) => {
+            "Call semantics: *at-least-once* (`idempotent`). Every copy of a request \
+             that arrives runs, so one call may run several times: running it again must \
+             change nothing."
+        }
+        (Semantics::AtMostOnce, Side::Client) => {
+            "Call semantics: *at-most-once* (the default). Requests are retransmitted \
+             with the same id and the server filters duplicates, so a call that returns \
+             `Ok` ran exactly once, and a failed one says whether it may have run."
+        }
+        (Semantics::AtMostOnce, Side::Server) => {
+            "Call semantics: *at-most-once* (the default). Duplicates of a request are \
+             filtered and answered with the stored reply, so each call runs at most once."
+        }
+        (Semantics::LastOfMany, Side::Client) => {
+            "Call semantics: *last-of-many* (`last_of_many`). When no reply comes the \
+             request is sent again as a new call; only the reply to the last one is \
+             returned, earlier ones are discarded."
+        }
+        (Semantics::LastOfMany, Side::Server) => {
+            "Call semantics: *last-of-many* (`last_of_many`). Each retransmission is a \
+             new call that runs; the caller keeps only the reply to the last one."
+        }
     }
 }
 
@@ -96,6 +216,7 @@ pub fn facts(interface: &Interface, names: &Names) -> TokenStream {
     let name_doc = format!(" The interface's full name, `{full_name}`.");
     quote! {
         #[doc = #doc]
+        #[allow(dead_code)]
         pub mod #facts {
             #[doc = #name_doc]
             pub const NAME: &str = #full_name;
@@ -129,7 +250,7 @@ pub fn service_trait(interface: &Interface, names: &Names) -> TokenStream {
         )
     });
     let methods = interface.methods.iter().map(|m| {
-        let doc = docs(&m.docs, || format!(" The `{}` method.", m.name));
+        let doc = method_docs(m, names, Side::Server);
         let name = ident(&m.name);
         let params = params(m, &names.package);
         let output = server_output(m, &names.package);
@@ -148,7 +269,8 @@ pub fn service_trait(interface: &Interface, names: &Names) -> TokenStream {
     }
 }
 
-/// `name: T` for `in`, `name: &mut T` for `out` and `inout`.
+/// A server method's parameters: `name: T` for `in`, `name: &mut T` for `out` and
+/// `inout`.
 pub fn params<'m>(m: &'m Method, here: &'m str) -> impl Iterator<Item = TokenStream> + 'm {
     m.params.iter().map(move |p| {
         let name = ident(&p.name);
@@ -158,6 +280,43 @@ pub fn params<'m>(m: &'m Method, here: &'m str) -> impl Iterator<Item = TokenStr
             Mode::Out | Mode::InOut => quote!(#name: &mut #ty),
         }
     })
+}
+
+/// A client method's parameters: `in` borrowed (`&str`, `&[u8]`, `&T`) except `Copy`
+/// primitives, which are passed by value; `&mut T` for `out` and `inout`.
+pub fn client_params<'m>(m: &'m Method, here: &'m str) -> impl Iterator<Item = TokenStream> + 'm {
+    m.params.iter().map(move |p| {
+        let name = ident(&p.name);
+        let ty = rust_type(&p.ty, here);
+        match p.mode {
+            Mode::In => {
+                let ty = borrowed_in(&p.ty, here, 0, None);
+                quote!(#name: #ty)
+            }
+            Mode::Out | Mode::InOut => quote!(#name: &mut #ty),
+        }
+    })
+}
+
+/// The type a client takes an `in` parameter as: `T` for `Copy` primitives, `&str`,
+/// `&[u8]`, else `&T`; with lifetime `'a` in a wire struct (where a `Copy` value is
+/// borrowed too, so that every request struct has the lifetime it declares).
+fn borrowed_in(
+    ty: &idl::Type,
+    here: &str,
+    depth: usize,
+    lifetime: Option<TokenStream>,
+) -> TokenStream {
+    use idl::{Primitive, Type};
+    match ty {
+        Type::Primitive(Primitive::String) => quote!(&#lifetime str),
+        Type::Primitive(Primitive::Bytes) => quote!(&#lifetime [u8]),
+        t if is_copy(t) && lifetime.is_none() => rust_type_from(t, here, depth),
+        t => {
+            let t = rust_type_from(t, here, depth);
+            quote!(&#lifetime #t)
+        }
+    }
 }
 
 /// The exception type of a method, if it raises one.
@@ -190,20 +349,21 @@ pub fn result_field() -> Ident {
     made("__result")
 }
 
-/// The four wire structs of one method.
+/// The four wire structs of one method, for the `__wire` module (one level below the
+/// package's module, hence `depth` 1 in the types).
 pub fn wire_structs(m: &Method, names: &Names) -> TokenStream {
     let here = &names.package;
     let sent: Vec<_> = m.params.iter().filter(|p| p.mode != Mode::Out).collect();
     let returned: Vec<_> = m.params.iter().filter(|p| p.mode != Mode::In).collect();
     let result = result_field();
+    let lifetime = quote!('a);
     let result_field_of = |borrowed: bool| {
         m.result.as_ref().map(|t| {
-            let ty = rust_type(t, here);
-            let with = serde_with(t);
+            let ty = rust_type_from(t, here, 1);
             if borrowed {
-                quote!(#with #result: &'a #ty,)
+                quote!(pub(super) #result: &'a #ty,)
             } else {
-                quote!(#with #result: #ty,)
+                quote!(pub(super) #result: #ty,)
             }
         })
     };
@@ -212,12 +372,20 @@ pub fn wire_structs(m: &Method, names: &Names) -> TokenStream {
             .iter()
             .map(|p| {
                 let name = ident(&p.name);
-                let ty = rust_type(&p.ty, here);
-                let with = serde_with(&p.ty);
-                if borrowed {
-                    quote!(#with #name: &'a #ty,)
+                if !borrowed {
+                    let ty = rust_type_from(&p.ty, here, 1);
+                    return quote!(pub(super) #name: #ty,);
+                }
+                if p.mode == Mode::In {
+                    // As the client takes it; a `&[u8]` is written as serde bytes, as
+                    // `Bytes` is, not as a sequence of `u8`: the wire is the same.
+                    let ty = borrowed_in(&p.ty, here, 1, Some(lifetime.clone()));
+                    let with = matches!(p.ty, idl::Type::Primitive(idl::Primitive::Bytes))
+                        .then(|| quote!(#[serde(serialize_with = "::rpc_runtime::__codegen::serialize_bytes")]));
+                    quote!(#with pub(super) #name: #ty,)
                 } else {
-                    quote!(#with #name: #ty,)
+                    let ty = rust_type_from(&p.ty, here, 1);
+                    quote!(pub(super) #name: &'a #ty,)
                 }
             })
             .collect()
@@ -231,8 +399,7 @@ pub fn wire_structs(m: &Method, names: &Names) -> TokenStream {
         quote! {
             #[derive(#derive)]
             #[serde(crate = "::rpc_runtime::serde")]
-            #[allow(non_camel_case_types, non_snake_case)]
-            struct #name #lifetime { #head #(#body)* }
+            pub(super) struct #name #lifetime { #head #(#body)* }
         }
     };
     let ser = quote!(::rpc_runtime::serde::Serialize);

@@ -31,9 +31,23 @@ pub fn package_tokens(model: &Model, package: &Package) -> TokenStream {
         let client = client::client(i, &names);
         let server = server::server(i, &names);
         let wire = i.methods.iter().map(|m| interface::wire_structs(m, &names));
-        quote!(#facts #service #client #server #(#wire)*)
+        (quote!(#facts #service #client #server), quote!(#(#wire)*))
     });
-    quote!(#(#types)* #(#interfaces)*)
+    let (interfaces, wire): (Vec<_>, Vec<_>) = interfaces.unzip();
+    // The structs that carry arguments and results are private to the generated code:
+    // one module per package, so that they stay out of the user's namespace (and docs).
+    let wire = (!wire.is_empty()).then(|| {
+        let module = names::made(names::WIRE_MODULE);
+        quote! {
+            /// What travels on the wire: one struct per method for its arguments and one
+            /// for its results, borrowed when sent and owned when received.
+            #[allow(dead_code, non_camel_case_types, non_snake_case)]
+            mod #module {
+                #(#wire)*
+            }
+        }
+    });
+    quote!(#(#types)* #(#interfaces)* #wire)
 }
 
 /// Formats tokens as a Rust file with the `@generated` banner.
@@ -91,13 +105,30 @@ pub(crate) fn docs(lines: &[String], fallback: impl FnOnce() -> String) -> Token
     quote!(#(#[doc = #lines])*)
 }
 
-/// The doc of an undocumented member: `Account.id` -> " `Account.id`."
-pub(crate) fn fallback_docs(what: &str) -> String {
-    format!(" {what}.")
+/// `text` broken into lines of at most `width` characters (longer words stay whole),
+/// so that generated docs read like hand-written ones; `indent` starts every line but
+/// the first (for list items).
+pub(crate) fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if !line.is_empty() && line.len() + 1 + word.len() > width {
+            lines.push(std::mem::replace(&mut line, indent.to_string()));
+        }
+        if !line.is_empty() && !line.ends_with(' ') {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    if !line.trim().is_empty() {
+        lines.push(line);
+    }
+    lines
 }
 
-/// Lints that IDL names may trip (a `snake_case` type, a `camelCase` method) and that
-/// the shape of an interface may trip (many parameters); generated code must not warn.
+/// Lints that IDL names may trip (a `snake_case` type, a `camelCase` method), that the
+/// shape of an interface may trip (many parameters), and `dead_code`: a binary crate
+/// that includes a package and uses only part of it must not warn about the rest.
 pub(crate) fn allow() -> TokenStream {
-    quote!(#[allow(non_camel_case_types, non_snake_case, clippy::too_many_arguments, clippy::large_enum_variant)])
+    quote!(#[allow(dead_code, non_camel_case_types, non_snake_case, clippy::too_many_arguments, clippy::large_enum_variant)])
 }

@@ -104,9 +104,13 @@ pub fn method_const(method: &str) -> String {
     upper_snake_case(method)
 }
 
-/// A wire struct of a method: `__BankBalanceRequest` for `what` = `Request`.
+/// The private module of a package's wire structs (see `mod.rs`).
+pub const WIRE_MODULE: &str = "__wire";
+
+/// A wire struct of a method, in the [`WIRE_MODULE`]: `BankBalanceRequest` for `what` =
+/// `Request`.
 pub fn wire_struct(interface: &str, method: &str, what: &str) -> String {
-    format!("__{}{}{what}", resolved(interface), pascal_case(method))
+    format!("{}{}{what}", resolved(interface), pascal_case(method))
 }
 
 /// The wire structs of every method (see `interface.rs`), and of a two-way method only.

@@ -56,10 +56,10 @@ pub fn server(interface: &Interface, names: &Names) -> TokenStream {
                 &self,
                 method: u32,
                 payload: &[u8],
-            ) -> ::core::result::Result<::rpc_runtime::server::Handler, ::rpc_runtime::wire::DecodeError> {
+            ) -> ::core::result::Result<::rpc_runtime::__codegen::Handler, ::rpc_runtime::__codegen::DecodeError> {
                 match method {
                     #(#arms)*
-                    _ => ::rpc_runtime::server::unknown_method(method),
+                    _ => ::rpc_runtime::__codegen::unknown_method(method),
                 }
             }
         }
@@ -71,7 +71,7 @@ fn arm(m: &Method, names: &Names) -> TokenStream {
     let here = &names.package;
     let id = super::hex(u64::from(m.id), 8);
     let name = ident(&m.name);
-    let request = names.wire(m, "Request");
+    let request = names.wire_path(m, "Request");
     let outs = m.params.iter().filter(|p| p.mode == Mode::Out).map(|p| {
         let n = format_ident!("__out_{}", p.name);
         let ty = rust_type(&p.ty, here);
@@ -100,7 +100,7 @@ fn arm(m: &Method, names: &Names) -> TokenStream {
             ::rpc_runtime::Reply::None
         }
     } else {
-        let reply = names.wire(m, "ReplyRef");
+        let reply = names.wire_path(m, "ReplyRef");
         let result = result_field();
         let head = m.result.as_ref().map(|_| quote!(#result: &__value,));
         let returned = m.params.iter().filter(|p| p.mode != Mode::In).map(|p| {
@@ -135,7 +135,7 @@ fn arm(m: &Method, names: &Names) -> TokenStream {
     };
     quote! {
         #id => {
-            let #mutable __request: #request = ::rpc_runtime::server::decode_args(payload)?;
+            let #mutable __request: #request = ::rpc_runtime::__codegen::decode_args(payload)?;
             let __service = self.service.clone();
             ::core::result::Result::Ok(::std::boxed::Box::pin(async move {
                 #(#outs)*

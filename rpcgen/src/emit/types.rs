@@ -4,27 +4,36 @@ use idl::{Field, Primitive, Type, TypeDef, TypeDefKind, Variant, VariantShape};
 use proc_macro2::TokenStream;
 use quote::quote;
 
+use super::docs;
 use super::names::ident;
-use super::{docs, fallback_docs};
 
 /// The Rust type of an IDL type, as seen from the module of package `here`.
 pub fn rust_type(ty: &Type, here: &str) -> TokenStream {
+    rust_type_from(ty, here, 0)
+}
+
+/// The Rust type of an IDL type, as seen from a module `depth` levels below the module of
+/// package `here` (the private `__wire` module is one level down).
+pub fn rust_type_from(ty: &Type, here: &str, depth: usize) -> TokenStream {
     match ty {
         Type::Primitive(p) => primitive(*p),
         Type::List(t) => {
-            let t = rust_type(t, here);
+            let t = rust_type_from(t, here, depth);
             quote!(::std::vec::Vec<#t>)
         }
         Type::Option(t) => {
-            let t = rust_type(t, here);
+            let t = rust_type_from(t, here, depth);
             quote!(::core::option::Option<#t>)
         }
         Type::Map(k, v) => {
-            let (k, v) = (rust_type(k, here), rust_type(v, here));
+            let (k, v) = (
+                rust_type_from(k, here, depth),
+                rust_type_from(v, here, depth),
+            );
             quote!(::std::collections::HashMap<#k, #v>)
         }
         Type::Named { name, boxed } => {
-            let path = named(name, here);
+            let path = named(name, here, depth);
             if *boxed {
                 quote!(::std::boxed::Box<#path>)
             } else {
@@ -49,30 +58,40 @@ fn primitive(p: Primitive) -> TokenStream {
         Primitive::F32 => quote!(f32),
         Primitive::F64 => quote!(f64),
         Primitive::String => quote!(::std::string::String),
-        Primitive::Bytes => quote!(::std::vec::Vec<u8>),
+        // Shares the received message instead of copying it, and encodes as serde's
+        // bytes (not byte by byte), so the wire is that of `serde_bytes`.
+        Primitive::Bytes => quote!(::rpc_runtime::Bytes),
     }
+}
+
+/// Whether values of `ty` are `Copy` primitives, which a client takes by value.
+pub fn is_copy(ty: &Type) -> bool {
+    matches!(ty, Type::Primitive(p) if !matches!(p, Primitive::String | Primitive::Bytes))
 }
 
 /// A user type by name: bare in its own package, `super::pkg::Name` from another (every
-/// package is a sibling module).
-fn named(name: &idl::QualifiedName, here: &str) -> TokenStream {
+/// package is a sibling module); `depth` more `super::` from a module below.
+fn named(name: &idl::QualifiedName, here: &str, depth: usize) -> TokenStream {
     let ty = ident(&name.name);
+    let up = (0..depth).map(|_| quote!(super::));
     if name.package == here {
-        quote!(#ty)
+        quote!(#(#up)* #ty)
     } else {
         let package = ident(&name.package);
-        quote!(super::#package::#ty)
+        quote!(#(#up)* super::#package::#ty)
     }
 }
 
-/// `#[serde(with = ...)]` for `bytes` and `option<bytes>`, which serde would otherwise
-/// encode byte by byte. The bytes on the wire are the same either way; only speed differs.
-pub fn serde_with(ty: &Type) -> TokenStream {
-    let is_bytes = |t: &Type| matches!(t, Type::Primitive(Primitive::Bytes));
-    match ty {
-        t if is_bytes(t) => quote!(#[serde(with = "::rpc_runtime::serde_bytes")]),
-        Type::Option(t) if is_bytes(t) => quote!(#[serde(with = "::rpc_runtime::serde_bytes")]),
-        _ => TokenStream::new(),
+/// How docs refer to a generated item: an intra-doc link, or plain code for a name with
+/// a raw identifier (rustdoc cannot link `r#type`).
+pub fn doc_link(path: &str) -> String {
+    if path
+        .split("::")
+        .any(|part| ident(part).to_string().starts_with("r#"))
+    {
+        format!("`{path}`")
+    } else {
+        format!("[`{path}`]")
     }
 }
 
@@ -98,7 +117,7 @@ pub fn type_def(def: &TypeDef, here: &str) -> TokenStream {
     match &def.kind {
         TypeDefKind::Struct(fields) => {
             let doc = docs(&def.docs, || {
-                format!("The `{}` struct of package `{here}`.", def.name)
+                format!("The `{}` struct of IDL package `{here}`.", def.name)
             });
             let fields = named_fields(fields, &def.name, here, true);
             quote! {
@@ -113,7 +132,7 @@ pub fn type_def(def: &TypeDef, here: &str) -> TokenStream {
             let is_exception = matches!(def.kind, TypeDefKind::Exception(_));
             let what = if is_exception { "exception" } else { "enum" };
             let doc = docs(&def.docs, || {
-                format!("The `{}` {what} of package `{here}`.", def.name)
+                format!("The `{}` {what} of IDL package `{here}`.", def.name)
             });
             // A unit first variant is the derived default; another needs an impl.
             let unit_first = variants
@@ -121,7 +140,7 @@ pub fn type_def(def: &TypeDef, here: &str) -> TokenStream {
                 .is_some_and(|v| matches!(v.shape, VariantShape::Unit));
             let body = variants.iter().enumerate().map(|(i, v)| {
                 let attr = (i == 0 && unit_first).then(|| quote!(#[default]));
-                let v = variant(v, &def.name, here);
+                let v = variant(v, &def.name, what, here);
                 quote!(#attr #v)
             });
             let (derive_default, default) = if unit_first {
@@ -146,30 +165,55 @@ pub fn type_def(def: &TypeDef, here: &str) -> TokenStream {
     }
 }
 
-/// `name: Type,` for each field, with docs and `pub` where the item needs it.
+/// `name: Type,` for each field, with docs and `pub` where the item needs it. `owner`
+/// is the Rust path of the struct or variant (`Account`, `BankError::Insufficient`).
 fn named_fields(fields: &[Field], owner: &str, here: &str, public: bool) -> TokenStream {
     let vis = if public { quote!(pub) } else { quote!() };
     let fields = fields.iter().map(|f| {
-        let doc = docs(&f.docs, || fallback_docs(&format!("`{owner}.{}`", f.name)));
+        let doc = docs(&f.docs, || {
+            format!(
+                "The `{}` field of {}, IDL type `{}`.",
+                f.name,
+                doc_link(owner),
+                f.ty
+            )
+        });
         let name = ident(&f.name);
         let ty = rust_type(&f.ty, here);
-        let with = serde_with(&f.ty);
-        quote!(#doc #with #vis #name: #ty)
+        quote!(#doc #vis #name: #ty)
     });
     quote!(#(#fields),*)
 }
 
-fn variant(v: &Variant, owner: &str, here: &str) -> TokenStream {
-    let doc = docs(&v.docs, || fallback_docs(&format!("`{owner}::{}`", v.name)));
+/// One variant; `what` is `enum` or `exception`.
+fn variant(v: &Variant, owner: &str, what: &str, here: &str) -> TokenStream {
+    let doc = docs(&v.docs, || {
+        let carries = match &v.shape {
+            VariantShape::Unit => String::new(),
+            VariantShape::Tuple(types) => {
+                let types: Vec<String> = types.iter().map(|t| format!("`{t}`")).collect();
+                format!(", carrying {}", types.join(", "))
+            }
+            VariantShape::Struct(fields) => {
+                let fields: Vec<String> = fields.iter().map(|f| format!("`{}`", f.name)).collect();
+                if fields.is_empty() {
+                    String::new()
+                } else {
+                    format!(", with {}", fields.join(", "))
+                }
+            }
+        };
+        format!(
+            "The `{}` variant of the {} {what}{carries}.",
+            v.name,
+            doc_link(owner)
+        )
+    });
     let name = ident(&v.name);
     match &v.shape {
         VariantShape::Unit => quote!(#doc #name),
         VariantShape::Tuple(types) => {
-            let types = types.iter().map(|t| {
-                let with = serde_with(t);
-                let ty = rust_type(t, here);
-                quote!(#with #ty)
-            });
+            let types = types.iter().map(|t| rust_type(t, here));
             quote!(#doc #name(#(#types),*))
         }
         VariantShape::Struct(fields) => {
@@ -212,23 +256,11 @@ fn default_impl(name: &proc_macro2::Ident, first: Option<&Variant>) -> TokenStre
     }
 }
 
-/// `Display` (the variant, its values, and its doc's first line) and `Error`.
+/// `Display` and `Error`. `Display` reads `BankError::Insufficient: needed 10, available
+/// 3`: the exception and variant as named in the IDL, each value after its field name
+/// (tuple values in order), in their `Debug` form since any IDL type may be a value, then
+/// the first line of the variant's doc comment, if it has one, after a dash.
 fn exception_impls(name: &proc_macro2::Ident, idl_name: &str, variants: &[Variant]) -> TokenStream {
-    let arms = variants.iter().map(|v| {
-        let variant = ident(&v.name);
-        let pattern = match &v.shape {
-            VariantShape::Unit => quote!(Self::#variant),
-            VariantShape::Tuple(_) => quote!(Self::#variant(..)),
-            VariantShape::Struct(_) => quote!(Self::#variant { .. }),
-        };
-        let summary = v
-            .docs
-            .first()
-            .map(|d| format!(": {}", d.trim()))
-            .unwrap_or_default();
-        quote!(#pattern => #summary)
-    });
-    let prefix = format!("{idl_name}::");
     if variants.is_empty() {
         return quote! {
             impl ::core::fmt::Display for #name {
@@ -240,13 +272,51 @@ fn exception_impls(name: &proc_macro2::Ident, idl_name: &str, variants: &[Varian
             impl ::std::error::Error for #name {}
         };
     }
+    let arms = variants.iter().map(|v| {
+        let variant = ident(&v.name);
+        let summary = v
+            .docs
+            .first()
+            .map(|d| format!(" \u{2014} {}", d.trim()))
+            .unwrap_or_default();
+        // One format string per variant: `Name::Variant: a {:?}, b {:?} - doc`.
+        let (pattern, labels, values) = match &v.shape {
+            VariantShape::Unit => (quote!(Self::#variant), Vec::new(), Vec::new()),
+            VariantShape::Tuple(types) => {
+                let values: Vec<_> = (0..types.len())
+                    .map(|i| quote::format_ident!("__v{}", i))
+                    .collect();
+                let labels = values.iter().map(|_| "{:?}".to_string()).collect();
+                (quote!(Self::#variant(#(#values),*)), labels, values)
+            }
+            VariantShape::Struct(fields) => {
+                let names: Vec<_> = fields.iter().map(|f| ident(&f.name)).collect();
+                let values: Vec<_> = (0..fields.len())
+                    .map(|i| quote::format_ident!("__v{}", i))
+                    .collect();
+                let labels = fields
+                    .iter()
+                    .map(|f| format!("{} {{:?}}", f.name))
+                    .collect();
+                (
+                    quote!(Self::#variant { #(#names: #values),* }),
+                    labels,
+                    values,
+                )
+            }
+        };
+        let mut text = format!("{idl_name}::{}", v.name);
+        if !labels.is_empty() {
+            text.push_str(": ");
+            text.push_str(&labels.join(", "));
+        }
+        text.push_str(&summary.replace('{', "{{").replace('}', "}}"));
+        quote!(#pattern => ::core::write!(f, #text #(, #values)*))
+    });
     quote! {
         impl ::core::fmt::Display for #name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                let summary = match self { #(#arms,)* };
-                f.write_str(#prefix)?;
-                ::core::fmt::Debug::fmt(self, f)?;
-                f.write_str(summary)
+                match self { #(#arms,)* }
             }
         }
 
