@@ -88,7 +88,10 @@ fn arm(m: &Method, names: &Names) -> TokenStream {
             }
         }
     });
-    let call = quote!(__service.#name(#(#args),*).await);
+    // Qualified, so that a method named like one of `Arc`'s (`clone`, `into`...) is the
+    // trait's, not the pointer's.
+    let service = &names.service;
+    let call = quote!(<T as #service>::#name(&*__service, #(#args),*).await);
     let mutable = m
         .params
         .iter()
