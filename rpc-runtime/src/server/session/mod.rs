@@ -184,7 +184,8 @@ impl Sessions {
         redirect: Option<Arc<dyn ReplySink>>,
         now: Instant,
     ) -> Verdict {
-        let mut table = self.table();
+        let mut guard = self.table();
+        let table = &mut *guard; // one borrow per field below
         let Some(session) = table.map.get_mut(&id) else {
             return Verdict::NoSession;
         };
@@ -200,11 +201,10 @@ impl Sessions {
         let Some(slot) = session.slots.get_mut(slot as usize) else {
             return Verdict::NoSlot;
         };
-        let (verdict, freed) = slot.begin(seq, digest, peer, oneway, redirect);
-        session.stored -= freed;
-        let replies_freed = usize::from(freed > 0);
-        table.stats.bytes -= freed;
-        table.stats.replies -= replies_freed;
+        let before = Held::of(slot);
+        let verdict = slot.begin(seq, digest, peer, oneway, redirect);
+        let after = Held::of(slot);
+        Held::charge(&mut session.stored, &mut table.stats, before, after);
         table.touch(id, now);
         verdict
     }
@@ -216,20 +216,21 @@ impl Sessions {
         (id, slot, seq): (u64, u32, u64),
         reply: Option<&[u8]>,
     ) -> Option<Arc<dyn ReplySink>> {
-        let mut table = self.table();
+        let mut guard = self.table();
+        let table = &mut *guard; // one borrow per field below
         let max_reply = self.limits.max_stored_reply;
         let session_bytes = self.limits.session_bytes;
         let session = table.map.get_mut(&id)?;
         let stored = session.stored;
         let slot = session.slots.get_mut(slot as usize)?;
+        let before = Held::of(slot);
         let wanted = reply.is_some();
-        let (redirect, now_stored) = slot.finish(seq, reply, |cost| {
-            cost <= max_reply + 32 && stored + cost <= session_bytes
+        let redirect = slot.finish(seq, reply, |cost, held| {
+            cost <= max_reply + 32 && stored - before.bytes + held <= session_bytes
         });
-        session.stored += now_stored;
-        table.stats.bytes += now_stored;
-        if now_stored > 0 {
-            table.stats.replies += 1;
+        let after = Held::of(slot);
+        Held::charge(&mut session.stored, &mut table.stats, before, after);
+        if after.reply {
             table.evict_over(self.limits.history_bytes, id);
         } else if wanted {
             table.stats.not_kept += 1;
@@ -239,17 +240,18 @@ impl Sessions {
 
     /// The client of session `id` has the reply of (`slot`, `seq`): drop it.
     pub fn acknowledge(&self, (id, slot, seq): (u64, u32, u64)) {
-        let mut table = self.table();
+        let mut guard = self.table();
+        let table = &mut *guard; // one borrow per field below
         let Some(session) = table.map.get_mut(&id) else {
             return;
         };
         let Some(slot) = session.slots.get_mut(slot as usize) else {
             return;
         };
-        let freed = slot.acknowledge(seq);
-        session.stored -= freed;
-        table.stats.bytes -= freed;
-        table.stats.replies -= usize::from(freed > 0);
+        let before = Held::of(slot);
+        slot.acknowledge(seq);
+        let after = Held::of(slot);
+        Held::charge(&mut session.stored, &mut table.stats, before, after);
     }
 
     pub fn stats(&self) -> SessionStats {
@@ -322,8 +324,33 @@ impl Table {
         if let Some(session) = self.map.remove(&id) {
             self.recency.remove(&session.tick);
             self.stats.bytes -= session.cost();
-            self.stats.replies -= session.slots.iter().filter(|s| s.stored() > 0).count();
+            self.stats.replies -= session.slots.iter().filter(|s| s.has_reply()).count();
         }
+    }
+}
+
+/// What a slot holds, before and after an operation on it, so that the difference is
+/// charged to its session and to the table in one place.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    /// Bytes of its reply buffer.
+    bytes: usize,
+    /// Whether it holds a reply to send again.
+    reply: bool,
+}
+
+impl Held {
+    fn of(slot: &Slot) -> Held {
+        Held {
+            bytes: slot.held(),
+            reply: slot.has_reply(),
+        }
+    }
+
+    fn charge(stored: &mut usize, stats: &mut SessionStats, before: Held, after: Held) {
+        *stored = *stored - before.bytes + after.bytes;
+        stats.bytes = stats.bytes - before.bytes + after.bytes;
+        stats.replies = stats.replies - usize::from(before.reply) + usize::from(after.reply);
     }
 }
 

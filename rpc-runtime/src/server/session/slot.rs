@@ -26,8 +26,8 @@ pub(super) enum State {
     Running {
         redirect: Option<Arc<dyn ReplySink>>,
     },
-    /// Ran; its reply (header and payload), or None when it was not kept.
-    Done(Option<Box<[u8]>>),
+    /// Ran; `kept` when its reply is in the slot's buffer (not when it was too large).
+    Done { kept: bool },
     /// Ran, and the client acknowledged the reply: it was dropped.
     Acked,
     /// A oneway call: ran, no reply.
@@ -44,6 +44,11 @@ pub(super) struct Slot {
     /// stored reply goes to no other address.
     pub peer: u64,
     pub state: State,
+    /// The last reply kept (header and payload), valid while the state is `Done {
+    /// kept: true }`. Its capacity stays with the slot for the next call's reply, so a
+    /// steady stream of at-most-once calls stores replies without allocating; what it
+    /// holds is charged to the session ([`Slot::held`]) all the same.
+    reply: Vec<u8>,
 }
 
 /// What to do with a request, as its slot sees it.
@@ -79,10 +84,11 @@ impl Slot {
         digest: 0,
         peer: 0,
         state: State::Empty,
+        reply: Vec::new(),
     };
 
     /// Judges request `seq` with `digest` from `peer`; a new call takes the slot (running,
-    /// or done at once when `oneway`). Returns the verdict and the stored reply bytes freed.
+    /// or done at once when `oneway`), and the previous reply is gone.
     pub fn begin(
         &mut self,
         seq: u64,
@@ -90,28 +96,26 @@ impl Slot {
         peer: u64,
         oneway: bool,
         redirect: Option<Arc<dyn ReplySink>>,
-    ) -> (Verdict, usize) {
+    ) -> Verdict {
         if seq > self.seq {
-            let freed = self.stored();
-            *self = Slot {
-                seq,
-                digest,
-                peer,
-                state: if oneway {
-                    State::Oneway
-                } else {
-                    State::Running { redirect: None }
-                },
+            self.seq = seq;
+            self.digest = digest;
+            self.peer = peer;
+            self.state = if oneway {
+                State::Oneway
+            } else {
+                State::Running { redirect: None }
             };
-            return (Verdict::Run, freed);
+            self.reply.clear();
+            return Verdict::Run;
         }
         if seq < self.seq || matches!(self.state, State::Empty) {
-            return (Verdict::Stale, 0);
+            return Verdict::Stale;
         }
         if digest != self.digest {
-            return (Verdict::Reused, 0);
+            return Verdict::Reused;
         }
-        let verdict = match &mut self.state {
+        match &mut self.state {
             State::Empty => Verdict::Stale,
             State::Running { redirect: to } => {
                 if redirect.is_some() {
@@ -119,51 +123,62 @@ impl Slot {
                 }
                 Verdict::Running
             }
-            State::Done(_) if peer != self.peer => Verdict::OtherPeer,
-            State::Done(Some(reply)) => Verdict::Replay(reply.clone()),
-            State::Done(None) => Verdict::ReplyLost,
+            State::Done { .. } if peer != self.peer => Verdict::OtherPeer,
+            State::Done { kept: true } => Verdict::Replay(self.reply.as_slice().into()),
+            State::Done { kept: false } => Verdict::ReplyLost,
             State::Acked | State::Oneway => Verdict::Done,
-        };
-        (verdict, 0)
+        }
     }
 
-    /// Records the end of call `seq` with its reply, if `keep` allows storing it.
-    /// Returns the connection to also send it to, and the bytes now stored.
+    /// Records the end of call `seq` with its reply, if `keep` allows what storing it
+    /// would cost: the reply's own cost and what the slot would then hold. Returns the
+    /// connection to also send it to.
     pub fn finish(
         &mut self,
         seq: u64,
         reply: Option<&[u8]>,
-        keep: impl FnOnce(usize) -> bool,
-    ) -> (Option<Arc<dyn ReplySink>>, usize) {
+        keep: impl FnOnce(usize, usize) -> bool,
+    ) -> Option<Arc<dyn ReplySink>> {
         if seq != self.seq {
-            return (None, 0); // the client moved on while it ran: nobody will ask again
+            return None; // the client moved on while it ran: nobody will ask again
         }
         let State::Running { redirect } = &mut self.state else {
-            return (None, 0);
+            return None;
         };
         let redirect = redirect.take();
-        let reply = reply.filter(|r| keep(stored_cost(r.len())));
-        self.state = State::Done(reply.map(Box::from));
-        (redirect, self.stored())
+        let reply = reply.filter(|r| {
+            let held = stored_cost(r.len().max(self.reply.capacity()));
+            keep(stored_cost(r.len()), held)
+        });
+        if let Some(reply) = reply {
+            self.reply.clear();
+            self.reply.extend_from_slice(reply);
+        }
+        self.state = State::Done {
+            kept: reply.is_some(),
+        };
+        redirect
     }
 
-    /// The client has the reply of `seq`: drop it, keeping the number. Returns the bytes
-    /// freed.
-    pub fn acknowledge(&mut self, seq: u64) -> usize {
-        if seq != self.seq || !matches!(self.state, State::Done(_)) {
-            return 0;
+    /// The client has the reply of `seq`: drop it and its buffer, keeping the number.
+    pub fn acknowledge(&mut self, seq: u64) {
+        if seq == self.seq && matches!(self.state, State::Done { .. }) {
+            self.state = State::Acked;
+            self.reply = Vec::new();
         }
-        let freed = self.stored();
-        self.state = State::Acked;
-        freed
     }
 
-    /// Bytes the stored reply costs.
-    pub fn stored(&self) -> usize {
-        match &self.state {
-            State::Done(Some(reply)) => stored_cost(reply.len()),
-            _ => 0,
+    /// Bytes the slot's reply buffer costs, whether or not it holds a reply now.
+    pub fn held(&self) -> usize {
+        match self.reply.capacity() {
+            0 => 0,
+            capacity => stored_cost(capacity),
         }
+    }
+
+    /// Whether the slot holds a reply to send again.
+    pub fn has_reply(&self) -> bool {
+        matches!(self.state, State::Done { kept: true })
     }
 }
 
@@ -178,7 +193,7 @@ mod tests {
     use super::*;
 
     fn run(slot: &mut Slot, seq: u64, digest: u64) -> Verdict {
-        slot.begin(seq, digest, 0, false, None).0
+        slot.begin(seq, digest, 0, false, None)
     }
 
     #[test]
@@ -187,7 +202,7 @@ mod tests {
         assert_eq!(run(&mut slot, 0, 1), Verdict::Stale, "numbers start at 1");
         assert_eq!(run(&mut slot, 1, 1), Verdict::Run);
         assert_eq!(run(&mut slot, 1, 1), Verdict::Running);
-        slot.finish(1, Some(b"reply"), |_| true);
+        slot.finish(1, Some(b"reply"), |_, _| true);
         assert_eq!(
             run(&mut slot, 1, 1),
             Verdict::Replay(Box::from(&b"reply"[..]))
@@ -197,7 +212,10 @@ mod tests {
             Verdict::Reused,
             "same id, other request"
         );
-        assert_eq!(slot.acknowledge(1), stored_cost(5));
+        assert!(slot.has_reply());
+        slot.acknowledge(1);
+        assert!(!slot.has_reply());
+        assert_eq!(slot.held(), 0, "acknowledged: the buffer goes too");
         assert_eq!(
             run(&mut slot, 1, 1),
             Verdict::Done,
@@ -215,20 +233,37 @@ mod tests {
     #[test]
     fn a_reply_not_kept_is_reported_lost_and_other_peers_get_nothing() {
         let mut slot = Slot::EMPTY;
-        assert_eq!(slot.begin(1, 1, 9, false, None).0, Verdict::Run);
-        slot.finish(1, Some(b"too large"), |_| false);
-        assert_eq!(slot.begin(1, 1, 9, false, None).0, Verdict::ReplyLost);
+        assert_eq!(slot.begin(1, 1, 9, false, None), Verdict::Run);
+        slot.finish(1, Some(b"too large"), |_, _| false);
+        assert_eq!(slot.begin(1, 1, 9, false, None), Verdict::ReplyLost);
         let mut slot = Slot::EMPTY;
         slot.begin(1, 1, 9, false, None);
-        slot.finish(1, Some(b"r"), |_| true);
-        assert_eq!(slot.begin(1, 1, 8, false, None).0, Verdict::OtherPeer);
+        slot.finish(1, Some(b"r"), |_, _| true);
+        assert_eq!(slot.begin(1, 1, 8, false, None), Verdict::OtherPeer);
+    }
+
+    #[test]
+    fn the_next_reply_reuses_the_buffer_of_the_last() {
+        let mut slot = Slot::EMPTY;
+        slot.begin(1, 1, 0, false, None);
+        slot.finish(1, Some(&[1; 100]), |_, _| true);
+        let (at, held) = (slot.reply.as_ptr(), slot.held());
+        slot.begin(2, 2, 0, false, None);
+        assert!(!slot.has_reply(), "a new call: the old reply is gone");
+        assert_eq!(slot.held(), held, "but its buffer stays, and is charged");
+        slot.finish(2, Some(&[2; 60]), |_, _| true);
+        assert_eq!(slot.reply.as_ptr(), at, "no new allocation");
+        assert_eq!(
+            slot.begin(2, 2, 0, false, None),
+            Verdict::Replay(vec![2; 60].into())
+        );
     }
 
     #[test]
     fn oneway_calls_are_filtered_by_the_same_numbers() {
         let mut slot = Slot::EMPTY;
-        assert_eq!(slot.begin(1, 1, 0, true, None).0, Verdict::Run);
-        assert_eq!(slot.begin(1, 1, 0, true, None).0, Verdict::Done);
-        assert_eq!(slot.begin(2, 1, 0, true, None).0, Verdict::Run);
+        assert_eq!(slot.begin(1, 1, 0, true, None), Verdict::Run);
+        assert_eq!(slot.begin(1, 1, 0, true, None), Verdict::Done);
+        assert_eq!(slot.begin(2, 1, 0, true, None), Verdict::Run);
     }
 }
