@@ -5,7 +5,10 @@
 //! cargo bench --manifest-path bench/Cargo.toml                      # system allocator
 //! cargo bench --manifest-path bench/Cargo.toml --features mimalloc  # mimalloc
 //! RPCGEN_BENCH_QUICK=1 cargo bench --manifest-path bench/Cargo.toml # every case shorter
+//! RPCGEN_BENCH_ONLY=in-flight,large cargo bench --manifest-path bench/Cargo.toml
 //! ```
+//!
+//! The cases: `sequential`, `in-flight`, `large`, `udp`, `allocations`.
 //!
 //! Each case sends the same payloads through generated rpcgen stubs (`Echo.echo` of
 //! `idl/echo.idl`, over `rpc-runtime`), a tarpc service, and a bare tokio echo of
@@ -102,18 +105,34 @@ async fn run(lengths: &Lengths, quick: bool) {
     let mut table = Table::new();
     let mut notes = Vec::new();
 
-    eprintln!("sequential 64 B ...");
-    sequential(&mut systems, lengths, &mut table).await;
-    eprintln!("64 in flight ...");
-    notes.push(in_flight(&systems, lengths, 1, &mut table).await);
-    eprintln!("4 connections x 64 in flight ...");
-    notes.push(in_flight(&systems, lengths, 4, &mut table).await);
-    eprintln!("1 MiB ...");
-    large(&mut systems, lengths, &mut table).await;
-    eprintln!("UDP ...");
-    notes.push(udp(lengths, &mut table).await);
-    eprintln!("allocations ...");
-    allocations(&mut systems, lengths, &mut table).await;
+    // RPCGEN_BENCH_ONLY=in-flight,large (say) runs only those cases.
+    let only = std::env::var("RPCGEN_BENCH_ONLY").ok();
+    let runs = |case: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|c| c == case))
+    };
+    if runs("sequential") {
+        eprintln!("sequential 64 B ...");
+        sequential(&mut systems, lengths, &mut table).await;
+    }
+    if runs("in-flight") {
+        eprintln!("64 in flight ...");
+        notes.push(in_flight(&systems, lengths, 1, &mut table).await);
+        eprintln!("4 connections x 64 in flight ...");
+        notes.push(in_flight(&systems, lengths, 4, &mut table).await);
+    }
+    if runs("large") {
+        eprintln!("1 MiB ...");
+        large(&mut systems, lengths, &mut table).await;
+    }
+    if runs("udp") {
+        eprintln!("UDP ...");
+        notes.push(udp(lengths, &mut table).await);
+    }
+    if runs("allocations") {
+        eprintln!("allocations ...");
+        allocations(&mut systems, lengths, &mut table).await;
+    }
 
     let title = format!(
         "rpcgen vs tarpc 0.38 vs raw tokio sockets: same process, 2 worker threads, {}{}",

@@ -146,10 +146,17 @@ impl<'c> Call<'c> {
         Req: Serialize + ?Sized,
     {
         let (channel, binding) = self.target().await?;
-        let conn = match tokio::time::timeout_at(self.deadline, channel.connection()).await {
-            Ok(Ok(conn)) => conn,
-            Ok(Err(e)) => return self.unreachable(e, binding).await,
-            Err(_) => return Err(self.out_of_time()),
+        // A live connection costs no timer; connecting runs within the deadline.
+        let connected = match channel.current() {
+            Some(conn) => Ok(conn),
+            None => match tokio::time::timeout_at(self.deadline, channel.connection()).await {
+                Ok(connected) => connected,
+                Err(_) => return Err(self.out_of_time()),
+            },
+        };
+        let conn = match connected {
+            Ok(conn) => conn,
+            Err(e) => return self.unreachable(e, binding).await,
         };
         let Some(session) = conn.session().cloned() else {
             return Err(CallError::Protocol("a connection without a session".into()));
@@ -198,9 +205,12 @@ impl<'c> Call<'c> {
         if let Some(target) = &self.target {
             return Ok(target.clone());
         }
-        let target = match tokio::time::timeout_at(self.deadline, self.client.target()).await {
-            Ok(target) => target?,
-            Err(_) => return Err(self.out_of_time()),
+        let target = match self.client.fixed_target() {
+            Some(target) => target,
+            None => match tokio::time::timeout_at(self.deadline, self.client.target()).await {
+                Ok(target) => target?,
+                Err(_) => return Err(self.out_of_time()),
+            },
         };
         if self
             .invocation

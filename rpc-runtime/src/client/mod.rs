@@ -9,7 +9,7 @@ mod session;
 
 pub use binding::{Endpoint, ResolveError, Resolver};
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -135,7 +135,9 @@ struct ChannelInner {
     /// them) and replaced when the server forgets it.
     session: Mutex<Option<Arc<ClientSession>>>,
     config: ChannelConfig,
-    connection: Mutex<Option<Arc<Connection>>>,
+    /// Read by every call, written when connecting: a read-write lock, so that calls on
+    /// both threads do not queue for it.
+    connection: RwLock<Option<Arc<Connection>>>,
     /// Held while connecting, so that a broken connection is replaced once, not once per
     /// waiting caller.
     connecting: tokio::sync::Mutex<()>,
@@ -198,7 +200,7 @@ impl Channel {
                 address: address.into(),
                 session: Mutex::new(None),
                 config,
-                connection: Mutex::new(None),
+                connection: RwLock::new(None),
                 connecting: tokio::sync::Mutex::new(()),
             }),
         }
@@ -223,7 +225,7 @@ impl Channel {
         let slot = self
             .inner
             .connection
-            .lock()
+            .read()
             .unwrap_or_else(PoisonError::into_inner);
         slot.as_ref().filter(|c| !c.is_closed()).cloned()
     }
@@ -276,7 +278,7 @@ impl Channel {
         *self
             .inner
             .connection
-            .lock()
+            .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(conn.clone());
         Ok(conn)
     }
@@ -459,6 +461,14 @@ impl Client {
     {
         let reply = Call::new(self, method).run(request).await?;
         interpret(method, &reply, |bytes| wire::decode(bytes, "exception"))
+    }
+
+    /// The channel and binding uid of a client of one channel (no binder to ask).
+    fn fixed_target(&self) -> Option<(Channel, u64)> {
+        match &self.target {
+            Target::Channel { channel, binding } => Some((channel.clone(), *binding)),
+            Target::Bound(_) => None,
+        }
     }
 
     /// The channel and binding uid of a call: the client's own, or the binder's choice.

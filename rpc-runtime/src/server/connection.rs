@@ -23,6 +23,11 @@ use crate::outbox::{Outbox, When, WriteHalf};
 use crate::wire::FrameReader;
 use crate::wire::received::Received;
 
+/// The most replies held back to go out in one write while more requests are read:
+/// on two cores, one connection with 64 calls in flight makes a third more calls per
+/// second with batches of 16 than with whole read buffers' worth (`bench/`).
+const REPLY_BATCH: u32 = 16;
+
 /// Serves one connection until the peer closes it, it misbehaves or idles, or the server
 /// shuts down; then lets its running calls finish and flushes their replies.
 pub(crate) async fn serve<R, W>(
@@ -55,6 +60,8 @@ pub(crate) async fn serve<R, W>(
             .connections_timed_out
             .fetch_add(1, Ordering::Relaxed);
     };
+    // Replies deferred since the last write.
+    let mut held_back = 0;
     loop {
         // A client that does not read its replies gets no more requests read.
         if outbox.unsent() > limits.max_unsent {
@@ -110,10 +117,14 @@ pub(crate) async fn serve<R, W>(
                 break;
             }
         };
-        // While more requests are already read, replies wait to go out together.
-        let when = if frames.has_buffered_frame() {
+        // While more requests are already read, replies wait to go out together, but
+        // only so many: the client works on the first replies while this works on the
+        // rest, rather than each side waiting for the other's whole batch.
+        let when = if frames.has_buffered_frame() && held_back + 1 < REPLY_BATCH {
+            held_back += 1;
             When::Deferred
         } else {
+            held_back = 0;
             When::Now
         };
         let message = Received::new(message);
