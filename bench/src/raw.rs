@@ -166,12 +166,7 @@ pub async fn simple_in_flight(
     window: Duration,
 ) -> Sample {
     let done = Arc::new(AtomicU64::new(0));
-    let mut streams = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).ok();
-        streams.push(stream);
-    }
+    let streams = connect_all(addr, connections).await;
     let started = Instant::now();
     let deadline = started + window;
     let mut tasks = Vec::new();
@@ -231,12 +226,7 @@ pub async fn batched_in_flight(
     size: usize,
     window: Duration,
 ) -> Sample {
-    let mut streams = Vec::with_capacity(connections);
-    for _ in 0..connections {
-        let stream = TcpStream::connect(addr).await.expect("connect");
-        stream.set_nodelay(true).ok();
-        streams.push(stream);
-    }
+    let streams = connect_all(addr, connections).await;
     let started = Instant::now();
     let deadline = started + window;
     let tasks: Vec<_> = streams
@@ -305,4 +295,15 @@ pub async fn udp_echo() -> UdpSocket {
     let client = UdpSocket::bind("127.0.0.1:0").await.expect("bind");
     client.connect(addr).await.expect("connect");
     client
+}
+
+/// `connections` TCP connections to `addr`, with Nagle's algorithm off.
+async fn connect_all(addr: SocketAddr, connections: usize) -> Vec<TcpStream> {
+    let mut streams = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).ok();
+        streams.push(stream);
+    }
+    streams
 }
