@@ -23,23 +23,29 @@
 //!
 //! ```no_run
 //! # async fn example(server: rpc_runtime::ServerHandle) -> Result<(), Box<dyn std::error::Error>> {
+//! # mod bank_interface {
+//! #     pub const FINGERPRINT: u64 = 0x1234;
+//! #     pub static SPEC: rpc_runtime::InterfaceSpec = rpc_runtime::InterfaceSpec {
+//! #         name: "bank.Bank", fingerprint: FINGERPRINT, object: 1, methods: &[],
+//! #     };
+//! # }
 //! use std::sync::Arc;
 //! use rpc_binder::Binder;
 //!
 //! let binder = Binder::embedded();
-//! // Server side: export, and keep the lease renewed while `exported` lives.
-//! let exported = binder.export("bank", &server, 0x1234).await?;
-//! // Client side: a runtime client bound by name (wrap it in a generated client with
-//! // `BankClient::from_client`).
+//! // Server side: export (the handle knows its address and transport), and keep the
+//! // lease renewed while `exported` lives. `bank_interface` is generated from bank.idl.
+//! let exported = binder.export("bank", &server, bank_interface::FINGERPRINT).await?;
+//! // Client side: a runtime client bound by name; wrap it in a generated client with
+//! // `BankClient::from_client`.
 //! let client = rpc_runtime::Client::bound(
 //!     Arc::new(binder.clone()),
 //!     "bank",
-//!     # &SPEC,
+//!     &bank_interface::SPEC,
 //!     rpc_runtime::ChannelConfig::default(),
 //! );
 //! # drop((exported, client));
 //! # Ok(()) }
-//! # static SPEC: rpc_runtime::InterfaceSpec = rpc_runtime::InterfaceSpec { name: "bank.Bank", fingerprint: 0x1234, object: 1, methods: &[] };
 //! ```
 
 pub mod daemon;
