@@ -24,11 +24,11 @@ pub use limits::Limits;
 pub use service::{Reply, Service};
 pub use session::SessionStats;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use tokio::net::{TcpListener, ToSocketAddrs};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -99,7 +99,8 @@ impl Default for ServerConfig {
 pub(crate) struct Shared {
     config: ServerConfig,
     uid: u64,
-    services: HashMap<u64, Arc<dyn Service>>,
+    /// By object id; ids are this server's choice, so an unkeyed hash is safe.
+    services: FxHashMap<u64, Arc<dyn Service>>,
     permits: Arc<Semaphore>,
     sessions: session::Sessions,
     /// When this incarnation started (its uptime goes with `BadSession` refusals).
@@ -172,7 +173,7 @@ pub struct ServerStats {
 /// ```
 pub struct Server {
     config: ServerConfig,
-    services: HashMap<u64, Arc<dyn Service>>,
+    services: FxHashMap<u64, Arc<dyn Service>>,
 }
 
 impl Default for Server {
@@ -191,7 +192,7 @@ impl Server {
     pub fn with_config(config: ServerConfig) -> Server {
         Server {
             config,
-            services: HashMap::new(),
+            services: FxHashMap::default(),
         }
     }
 

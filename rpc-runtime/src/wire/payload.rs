@@ -94,11 +94,7 @@ impl Payload {
     /// Puts `header` in front, making a message.
     pub fn seal(mut self, header: &Header) -> Message {
         let mut scratch = [0u8; MAX_HEADER];
-        let used = match postcard::to_slice(header, &mut scratch) {
-            Ok(used) => used.len(),
-            // A header always fits MAX_HEADER bytes (see the unit test of header.rs).
-            Err(_) => unreachable!("a header is at most MAX_HEADER bytes"),
-        };
+        let used = header.encode(&mut scratch);
         let start = HEADROOM - used;
         self.buf[start..HEADROOM].copy_from_slice(&scratch[..used]);
         // The stream length prefix goes in front now, so that `frame` needs no `&mut`.
@@ -171,9 +167,9 @@ impl Message {
     /// Splits a received message into its header and payload bytes.
     pub fn parse(bytes: &[u8]) -> Result<(Header, &[u8]), DecodeError> {
         let (header, payload) =
-            postcard::take_from_bytes::<Header>(bytes).map_err(|e| DecodeError::Malformed {
+            Header::decode(bytes).map_err(|message| DecodeError::Malformed {
                 what: "header",
-                message: e.to_string(),
+                message: message.to_string(),
             })?;
         if header.version != VERSION {
             return Err(DecodeError::Version(header.version));

@@ -20,7 +20,9 @@ mod window;
 
 pub(crate) use slot::Verdict;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use rustc_hash::FxHashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Instant;
 
@@ -80,7 +82,9 @@ impl Session {
 
 #[derive(Default)]
 struct Table {
-    map: HashMap<u64, Session>,
+    /// By id. Ids are chosen by this server at random, so a fast unkeyed hash is safe:
+    /// a peer can name any id in a lookup, but cannot put one in the table.
+    map: FxHashMap<u64, Session>,
     /// Sessions by last use, oldest first.
     recency: BTreeMap<u64, u64>,
     tick: u64,
@@ -266,13 +270,17 @@ impl Sessions {
 impl Table {
     /// Marks session `id` used now.
     fn touch(&mut self, id: u64, now: Instant) {
-        self.tick += 1;
-        let tick = self.tick;
+        let latest = self.tick;
         if let Some(session) = self.map.get_mut(&id) {
-            self.recency.remove(&session.tick);
-            session.tick = tick;
             session.last_used = now;
-            self.recency.insert(tick, id);
+            // Ticks start at 1: a new session's 0 is not in the index yet.
+            if session.tick == latest && latest != 0 {
+                return; // already the most recent: the index stays as it is
+            }
+            self.tick += 1;
+            self.recency.remove(&session.tick);
+            session.tick = self.tick;
+            self.recency.insert(self.tick, id);
         }
     }
 
