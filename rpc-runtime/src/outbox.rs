@@ -238,9 +238,8 @@ impl<W: WriteHalf> Outbox<W> {
                     break;
                 }
                 n -= len;
-                if let Some(done) = state.queue.pop_front() {
-                    crate::buffers::give(done.into_buffer());
-                }
+                // Its buffer goes back to the pool.
+                state.queue.pop_front();
             }
         }
         Ok(())

@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::thread;
 
 use allocation_counter::measure;
-use rpc_runtime::{Channel, ChannelConfig, Server, Service};
+use rpc_runtime::{Channel, ChannelConfig, Server, Service, Transport};
 use tests::echo::EchoService;
 use tests::ledger::Counts;
 use tests::ledger_idl::{LedgerClient, LedgerServer};
@@ -34,18 +34,19 @@ struct ServerThread {
 }
 
 impl ServerThread {
-    fn start(service: impl Service) -> ServerThread {
+    fn start(service: impl Service, transport: Transport) -> ServerThread {
         let (address_tx, address_rx) = mpsc::channel();
         let (phases, phase_rx) = mpsc::channel::<oneshot::Receiver<()>>();
         let (count_tx, counts) = mpsc::channel();
         thread::spawn(move || {
             let runtime = current_thread();
             let server = runtime.block_on(async {
-                Server::new()
-                    .add_service(service)
-                    .bind("127.0.0.1:0")
-                    .await
-                    .expect("bind")
+                let server = Server::new().add_service(service);
+                match transport {
+                    Transport::Udp => server.bind_udp("127.0.0.1:0").await,
+                    _ => server.bind("127.0.0.1:0").await,
+                }
+                .expect("bind")
             });
             address_tx.send(server.local_addr().to_string()).unwrap();
             // Between phases the runtime is not running: the client waits too.
@@ -91,14 +92,20 @@ type PerCall = (f64, f64);
 /// Allocations per call of `call` on (client, server), from runs of `CALLS` and
 /// `2 * CALLS` calls after a warm-up, with `service` served and called through the
 /// client `stub` makes.
-fn per_call<C>(service: impl Service, stub: fn(Channel) -> C, call: impl AsyncFn(&C)) -> PerCall {
-    let server = ServerThread::start(service);
+fn per_call<C>(
+    transport: Transport,
+    service: impl Service,
+    stub: fn(Channel) -> C,
+    call: impl AsyncFn(&C),
+) -> PerCall {
+    let server = ServerThread::start(service, transport);
     let runtime = current_thread();
     // Connects (and opens its session) in the warm-up, while the server runs.
-    let client = stub(Channel::lazy(
-        server.address.clone(),
-        ChannelConfig::default(),
-    ));
+    let config = ChannelConfig {
+        transport,
+        ..ChannelConfig::default()
+    };
+    let client = stub(Channel::lazy(server.address.clone(), config));
     let run = |n: u64| {
         server.phase(&runtime, async || {
             for _ in 0..n {
@@ -113,23 +120,24 @@ fn per_call<C>(service: impl Service, stub: fn(Channel) -> C, call: impl AsyncFn
     (per(short.0, long.0), per(short.1, long.1))
 }
 
-fn ledger(call: impl AsyncFn(&LedgerClient)) -> PerCall {
+fn ledger(transport: Transport, call: impl AsyncFn(&LedgerClient)) -> PerCall {
     let service = LedgerServer::new(std::sync::Arc::new(Counts::default()));
-    per_call(service, LedgerClient::new, call)
+    per_call(transport, service, LedgerClient::new, call)
 }
 
-fn echo(call: impl AsyncFn(&EchoClient)) -> PerCall {
-    per_call(EchoServer::new(EchoService::new()), EchoClient::new, call)
+fn echo(transport: Transport, call: impl AsyncFn(&EchoClient)) -> PerCall {
+    let service = EchoServer::new(EchoService::new());
+    per_call(transport, service, EchoClient::new, call)
 }
 
 #[test]
 fn a_small_call_allocates_at_most_twice_on_each_side() {
     let data = [7u8; 64];
     // (what, measured, expected), as allocations per call (client, server)
-    let cases: [(&str, PerCall, PerCall); 4] = [
+    let cases: [(&str, PerCall, PerCall); 6] = [
         (
             "at-most-once `record(u64) -> u64`",
-            ledger(async |c| {
+            ledger(Transport::Tcp, async |c| {
                 c.record(7).await.expect("call");
             }),
             // The handler's boxed future; the kept reply reuses its slot's buffer.
@@ -137,24 +145,38 @@ fn a_small_call_allocates_at_most_twice_on_each_side() {
         ),
         (
             "at-least-once `touch(u64) -> u64`",
-            ledger(async |c| {
+            ledger(Transport::Tcp, async |c| {
                 c.touch(7).await.expect("call");
             }),
             (0.0, 1.0),
         ),
         (
             "last-of-many `stamp(u64) -> u64`",
-            ledger(async |c| {
+            ledger(Transport::Tcp, async |c| {
                 c.stamp(7).await.expect("call");
             }),
             (0.0, 1.0),
         ),
         (
             "at-most-once `echo_bytes(bytes) -> bytes`, 64 B",
-            echo(async |c| {
+            echo(Transport::Tcp, async |c| {
                 c.echo_bytes(&data).await.expect("call");
             }),
             // The result on the client, the argument and the handler on the server.
+            (1.0, 2.0),
+        ),
+        (
+            "UDP, at-most-once `record(u64) -> u64`",
+            ledger(Transport::Udp, async |c| {
+                c.record(7).await.expect("call");
+            }),
+            (0.0, 1.0),
+        ),
+        (
+            "UDP, at-most-once `echo_bytes(bytes) -> bytes`, 64 B",
+            echo(Transport::Udp, async |c| {
+                c.echo_bytes(&data).await.expect("call");
+            }),
             (1.0, 2.0),
         ),
     ];

@@ -50,7 +50,7 @@ impl Answer {
             // A retransmission that came on another connection while the call ran
             // (the first one broke) gets the reply there.
             if let Some(redirect) = self.shared.sessions.finish(id, reply)
-                && !std::ptr::addr_eq(Arc::as_ptr(&redirect), outbox)
+                && !outbox.is(&redirect)
             {
                 let _ = redirect.send(message.clone(), When::Now);
             }

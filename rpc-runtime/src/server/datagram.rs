@@ -51,7 +51,7 @@ pub(crate) async fn serve(
                 continue;
             }
         };
-        let sink = Arc::new(DatagramPeer {
+        let sink = DatagramPeer {
             socket: socket.clone(),
             peer,
             secret: match &checked.2 {
@@ -62,7 +62,7 @@ pub(crate) async fn serve(
                 Proof::Session(_) => None,
                 _ => Some(len),
             },
-        });
+        };
         let mut exchange = Exchange {
             shared: &shared,
             sink: &sink,

@@ -37,7 +37,7 @@ use crate::wire::{FLAG_ONEWAY, Header, Kind, Message, Payload, Status};
 pub(crate) struct Exchange<'a, S> {
     pub shared: &'a Arc<Shared>,
     /// The connection's outbox, or the datagram's peer.
-    pub sink: &'a Arc<S>,
+    pub sink: &'a S,
     /// What the connection has proved (streams) or who sent the datagram.
     pub origin: &'a mut Origin,
     /// The calls of this connection that had to wait, as tasks.
@@ -63,7 +63,7 @@ enum Refusal {
 
 /// Acts on one message; `Err` when the connection must close. `frame`, when the message
 /// is large and shared, is the buffer its `bytes` arguments may be slices of.
-pub(crate) async fn accept<S: ReplySink>(
+pub(crate) async fn accept<S: ReplySink + Clone>(
     (header, payload, proof): Checked<'_>,
     frame: Option<&bytes::Bytes>,
     exchange: &mut Exchange<'_, S>,
@@ -180,7 +180,7 @@ fn filter<S: ReplySink>(
         payload,
     );
     let (peer, redirect) = match &*exchange.origin {
-        Origin::Stream { .. } => (0, Some(exchange.sink.clone() as Arc<dyn ReplySink>)),
+        Origin::Stream { .. } => (0, exchange.sink.redirect()),
         Origin::Datagram { peer, .. } => (peer_hash(peer), None),
     };
     let verdict = shared.sessions.begin(
@@ -256,7 +256,7 @@ fn encoded<T: serde::Serialize + ?Sized>(value: &T) -> Payload {
 
 /// Runs an admitted call: takes a permit, polls the handler once here, and continues it
 /// as a task only if it must wait.
-async fn run<S: ReplySink>(
+async fn run<S: ReplySink + Clone>(
     header: Header,
     method: &'static MethodSpec,
     handler: Handler,
@@ -289,14 +289,14 @@ async fn run<S: ReplySink>(
     match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx))).await {
         Poll::Ready(reply) => {
             drop(permit);
-            answer.send(reply, exchange.sink.as_ref(), exchange.when);
+            answer.send(reply, exchange.sink, exchange.when);
         }
         Poll::Pending => {
             let sink = exchange.sink.clone();
             exchange.running.spawn(async move {
                 let reply = call.await;
                 drop(permit);
-                answer.send(reply, sink.as_ref(), When::Now);
+                answer.send(reply, &sink, When::Now);
             });
         }
     }

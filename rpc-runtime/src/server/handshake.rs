@@ -6,7 +6,6 @@
 //! session's id (it is in every header) gives a peer nothing.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Instant;
 
 use super::Shared;
@@ -77,7 +76,7 @@ pub(crate) fn open<S: ReplySink>(
     payload: &[u8],
     origin: &mut Origin,
     shared: &Shared,
-    outbox: &Arc<S>,
+    outbox: &S,
     when: When,
 ) -> Result<(), String> {
     let request: OpenRequest = decode(payload, "open request").map_err(|e| e.to_string())?;
@@ -116,7 +115,7 @@ pub(crate) fn attach<S: ReplySink>(
     payload: &[u8],
     origin: &mut Origin,
     shared: &Shared,
-    outbox: &Arc<S>,
+    outbox: &S,
     when: When,
 ) -> Result<(), String> {
     let Origin::Stream { attached } = origin else {

@@ -16,6 +16,16 @@ pub(crate) trait ReplySink: Send + Sync + 'static {
     fn send(&self, message: Message, when: When) -> bool;
     /// The largest message it carries.
     fn max_message(&self, max_frame: usize) -> usize;
+    /// A handle a session may keep, to send a call's reply here as well when a
+    /// retransmission of the call arrived here while it ran (streams only: a datagram's
+    /// reply goes to the address of the copy that ran).
+    fn redirect(&self) -> Option<Arc<dyn ReplySink>> {
+        None
+    }
+    /// Whether `other` is this very destination.
+    fn is(&self, _other: &Arc<dyn ReplySink>) -> bool {
+        false
+    }
 }
 
 impl<W: WriteHalf> ReplySink for Outbox<W> {
@@ -28,7 +38,28 @@ impl<W: WriteHalf> ReplySink for Outbox<W> {
     }
 }
 
-/// The peer of one datagram, and the socket to answer it from.
+/// A stream connection's outbox, as the connection holds it.
+impl<W: WriteHalf> ReplySink for Arc<Outbox<W>> {
+    fn send(&self, message: Message, when: When) -> bool {
+        Outbox::send(self, message, when)
+    }
+
+    fn max_message(&self, max_frame: usize) -> usize {
+        max_frame
+    }
+
+    fn redirect(&self) -> Option<Arc<dyn ReplySink>> {
+        Some(self.clone())
+    }
+
+    fn is(&self, other: &Arc<dyn ReplySink>) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(other), Arc::as_ptr(self))
+    }
+}
+
+/// The peer of one datagram, and the socket to answer it from. Cloning it is cheap (no
+/// allocation), so a datagram costs none for where its answer goes.
+#[derive(Clone)]
 pub(crate) struct DatagramPeer {
     pub socket: Arc<UdpSocket>,
     pub peer: SocketAddr,

@@ -149,11 +149,6 @@ impl Message {
         self
     }
 
-    /// The buffer, for reuse once the message is sent.
-    pub(crate) fn into_buffer(self) -> Vec<u8> {
-        self.buf
-    }
-
     /// The length of the message (header and payload), without the frame prefix.
     pub fn len(&self) -> usize {
         self.buf.len() - self.start
@@ -175,6 +170,14 @@ impl Message {
             return Err(DecodeError::Version(header.version));
         }
         Ok((header, payload))
+    }
+}
+
+impl Drop for Message {
+    /// The buffer goes back to the pool once the message is sent (or dropped), whatever
+    /// carried it: a stream's outbox, a datagram, a stored copy.
+    fn drop(&mut self) {
+        crate::buffers::give(std::mem::take(&mut self.buf));
     }
 }
 
