@@ -366,35 +366,38 @@ mod varint {
     pub const BAD: &str = "a header field is not a valid varint";
 
     /// Writes `value` at the front of `out`; the bytes used (at most 10).
-    pub fn put(mut value: u64, out: &mut [u8; 10]) -> usize {
-        let mut at = 0;
-        while value >= 0x80 && at < 9 {
-            out[at] = value as u8 | 0x80;
-            value >>= 7;
-            at += 1;
+    ///
+    /// All ten bytes are written, without a branch per byte (the caller leaves room and
+    /// writes the next field over the extra ones); then the last byte used loses its
+    /// continuation bit.
+    pub fn put(value: u64, out: &mut [u8; 10]) -> usize {
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = (value >> (7 * i)) as u8 | 0x80;
         }
-        out[at] = value as u8;
-        at + 1
+        let len = (64 - (value | 1).leading_zeros() as usize).div_ceil(7);
+        out[len - 1] &= 0x7f;
+        len
     }
 
     /// Takes a varint of at most `max_bytes` bytes whose last byte is at most
     /// `max_last` (the bits of the type left for it) from the front of `bytes`.
     fn take(bytes: &mut &[u8], max_bytes: usize, max_last: u8) -> Result<u64, &'static str> {
         let mut value = 0u64;
-        for i in 0..max_bytes {
-            let Some((&byte, rest)) = bytes.split_first() else {
-                return Err(TRUNCATED);
-            };
-            *bytes = rest;
+        for (i, &byte) in bytes.iter().take(max_bytes).enumerate() {
             value |= u64::from(byte & 0x7f) << (7 * i);
-            if byte & 0x80 == 0 {
+            if byte < 0x80 {
                 if i == max_bytes - 1 && byte > max_last {
                     return Err(BAD);
                 }
+                *bytes = &bytes[i + 1..];
                 return Ok(value);
             }
         }
-        Err(BAD)
+        Err(if bytes.len() < max_bytes {
+            TRUNCATED
+        } else {
+            BAD
+        })
     }
 
     pub fn take_u64(bytes: &mut &[u8]) -> Result<u64, &'static str> {
