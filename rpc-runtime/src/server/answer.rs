@@ -1,8 +1,6 @@
 //! Sending a call's reply: to its connection or datagram peer, kept in the session for
 //! an at-most-once call, and to a newer connection that asked for it while it ran.
 
-use std::sync::Arc;
-
 use super::Shared;
 use super::reply_sink::ReplySink;
 use super::service::Reply;
@@ -16,11 +14,10 @@ pub(super) struct Answer {
     pub wanted: bool,
     /// Store the reply in the session (at-most-once).
     pub remember: bool,
-    pub shared: Arc<Shared>,
 }
 
 impl Answer {
-    pub fn send<S: ReplySink>(self, reply: Reply, outbox: &S, when: When) {
+    pub fn send<S: ReplySink>(self, shared: &Shared, reply: Reply, outbox: &S, when: When) {
         let (status, payload) = match reply {
             Reply::Ok(p) => (Status::Ok, p),
             Reply::Exception(p) => (Status::Exception, p),
@@ -31,7 +28,7 @@ impl Answer {
             Reply::None => (Status::Ok, Payload::empty()),
         };
         let mut message = payload.seal(&Header::reply_to(&self.header, status));
-        let max_frame = outbox.max_message(self.shared.config.limits.max_frame);
+        let max_frame = outbox.max_message(shared.config.limits.max_frame);
         if message.len() > max_frame {
             // The client would refuse the frame and lose its whole connection: send a
             // fault for this one call instead.
@@ -49,7 +46,7 @@ impl Answer {
             let reply = self.wanted.then(|| message.datagram());
             // A retransmission that came on another connection while the call ran
             // (the first one broke) gets the reply there.
-            if let Some(redirect) = self.shared.sessions.finish(id, reply)
+            if let Some(redirect) = shared.sessions.finish(id, reply)
                 && !outbox.is(&redirect)
             {
                 let _ = redirect.send(message.clone(), When::Now);

@@ -19,6 +19,7 @@ use std::sync::atomic::Ordering;
 use std::task::Poll;
 use std::time::Instant;
 
+use tokio::sync::TryAcquireError;
 use tokio::task::JoinSet;
 
 use super::answer::Answer;
@@ -248,6 +249,16 @@ fn refuse<S: ReplySink>(header: &Header, refusal: Refusal, exchange: &Exchange<'
     }
 }
 
+/// A permit of the server's semaphore, held by a call that went on as a task: given back
+/// when the call ends (or its task is aborted).
+struct HeldPermit(Arc<Shared>);
+
+impl Drop for HeldPermit {
+    fn drop(&mut self) {
+        self.0.permits.add_permits(1);
+    }
+}
+
 /// A refusal's payload: its text or number. These always encode; an empty payload is
 /// the fallback all the same.
 fn encoded<T: serde::Serialize + ?Sized>(value: &T) -> Payload {
@@ -264,13 +275,17 @@ async fn run<S: ReplySink + Clone>(
 ) -> Result<(), String> {
     let shared = exchange.shared;
     // Waiting here holds up this connection's reader: back-pressure on a client that
-    // sends faster than the server runs calls.
-    let permit = shared
-        .permits
-        .clone()
-        .acquire_owned()
-        .await
-        .map_err(|_| "the server is shutting down".to_string())?;
+    // sends faster than the server runs calls. A free permit is taken without waiting
+    // (and without a reference count: the call borrows it while it runs here).
+    let permit = match shared.permits.try_acquire() {
+        Ok(permit) => permit,
+        Err(TryAcquireError::NoPermits) => shared
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| "the server is shutting down".to_string())?,
+        Err(TryAcquireError::Closed) => return Err("the server is shutting down".into()),
+    };
     shared.counters.executions.fetch_add(1, Ordering::Relaxed);
     let answer = Answer {
         header,
@@ -278,7 +293,6 @@ async fn run<S: ReplySink + Clone>(
         // A `oneway` method never replies, whatever the flag says.
         wanted: !header.is_oneway() && method.semantics != Semantics::Maybe,
         remember: method.semantics == Semantics::AtMostOnce,
-        shared: shared.clone(),
     };
     let invocation = Invocation {
         session: header.session,
@@ -289,14 +303,18 @@ async fn run<S: ReplySink + Clone>(
     match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx))).await {
         Poll::Ready(reply) => {
             drop(permit);
-            answer.send(reply, exchange.sink, exchange.when);
+            answer.send(shared, reply, exchange.sink, exchange.when);
         }
         Poll::Pending => {
+            // The task outlives this borrow: it holds the permit by a guard instead.
+            permit.forget();
+            let held = HeldPermit(shared.clone());
             let sink = exchange.sink.clone();
             exchange.running.spawn(async move {
                 let reply = call.await;
-                drop(permit);
-                answer.send(reply, &sink, When::Now);
+                let shared = held.0.clone();
+                drop(held);
+                answer.send(&shared, reply, &sink, When::Now);
             });
         }
     }
