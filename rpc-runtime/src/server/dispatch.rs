@@ -69,13 +69,11 @@ pub(crate) async fn accept<S: ReplySink + Clone>(
     frame: Option<&bytes::Bytes>,
     exchange: &mut Exchange<'_, S>,
 ) -> Result<(), String> {
-    let Exchange {
-        shared, sink, when, ..
-    } = *exchange;
+    let shared = exchange.shared;
     match header.kind() {
         Some(Kind::Request) => {}
-        Some(Kind::Open) => return open(&header, payload, exchange.origin, shared, sink, when),
-        Some(Kind::Attach) => return attach(&header, payload, exchange.origin, shared, sink, when),
+        Some(Kind::Open) => return open(&header, payload, exchange),
+        Some(Kind::Attach) => return attach(&header, payload, exchange),
         // The client has the reply of (session, slot, seq): drop it (protocol RRA).
         Some(Kind::Ack) => {
             if let Proof::Session(_) = proof {

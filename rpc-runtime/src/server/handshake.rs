@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Shared;
+use super::dispatch::Exchange;
 use super::reply_sink::ReplySink;
-use crate::outbox::When;
 use crate::wire::handshake::{AttachRequest, MIN_OPEN_DATAGRAM, OpenRequest, Opened};
 use crate::wire::tag::{self, Secret};
 use crate::wire::{Header, Message, Payload, Status, decode};
@@ -74,11 +74,10 @@ pub(crate) fn authenticate<'m>(
 pub(crate) fn open<S: ReplySink>(
     header: &Header,
     payload: &[u8],
-    origin: &mut Origin,
-    shared: &Shared,
-    outbox: &S,
-    when: When,
+    exchange: &mut Exchange<'_, S>,
 ) -> Result<(), String> {
+    let (shared, outbox, when) = (exchange.shared, exchange.sink, exchange.when);
+    let origin = &mut *exchange.origin;
     let request: OpenRequest = decode(payload, "open request").map_err(|e| e.to_string())?;
     let reply = |status: Status, payload: Payload, session: u64| {
         let header = Header {
@@ -113,12 +112,10 @@ pub(crate) fn open<S: ReplySink>(
 pub(crate) fn attach<S: ReplySink>(
     header: &Header,
     payload: &[u8],
-    origin: &mut Origin,
-    shared: &Shared,
-    outbox: &S,
-    when: When,
+    exchange: &mut Exchange<'_, S>,
 ) -> Result<(), String> {
-    let Origin::Stream { attached } = origin else {
+    let (shared, outbox, when) = (exchange.shared, exchange.sink, exchange.when);
+    let Origin::Stream { attached } = &mut *exchange.origin else {
         return Ok(()); // a datagram proves its session by its tag, not by attaching
     };
     let request: AttachRequest = decode(payload, "attach request").map_err(|e| e.to_string())?;
