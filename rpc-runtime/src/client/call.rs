@@ -24,10 +24,11 @@ use tokio::time::Instant;
 
 use super::connection::{Connection, Incoming};
 use super::session::{ClientSession, SlotLease};
-use super::{Channel, Client, RetryPolicy, binding, never_had_it_since};
+use super::{Channel, Client, RetryPolicy, binding, unreached};
 use crate::error::{CallError, ConnectError, Outcome};
 use crate::spec::{MethodSpec, Semantics};
 use crate::wire::Status;
+use crate::wire::handshake::SessionUnknown;
 
 /// The waits between datagram attempts: `first_wait`, then growing by `backoff` up to
 /// `max_wait`.
@@ -146,17 +147,10 @@ impl<'c> Call<'c> {
         Req: Serialize + ?Sized,
     {
         let (channel, binding) = self.target().await?;
-        // A live connection costs no timer; connecting runs within the deadline.
-        let connected = match channel.current() {
-            Some(conn) => Ok(conn),
-            None => match tokio::time::timeout_at(self.deadline, channel.connection()).await {
-                Ok(connected) => connected,
-                Err(_) => return Err(self.out_of_time()),
-            },
-        };
-        let conn = match connected {
-            Ok(conn) => conn,
-            Err(e) => return self.unreachable(e, binding).await,
+        let conn = match channel.connection_by(self.deadline).await {
+            Some(Ok(conn)) => conn,
+            Some(Err(e)) => return self.unreachable(e, binding).await,
+            None => return Err(self.out_of_time()),
         };
         let Some(session) = conn.session().cloned() else {
             return Err(CallError::Protocol("a connection without a session".into()));
@@ -205,13 +199,10 @@ impl<'c> Call<'c> {
         if let Some(target) = &self.target {
             return Ok(target.clone());
         }
-        let target = match self.client.fixed_target() {
-            Some(target) => target,
-            None => match tokio::time::timeout_at(self.deadline, self.client.target()).await {
-                Ok(target) => target?,
-                Err(_) => return Err(self.out_of_time()),
-            },
+        let Some(target) = self.client.target_by(self.deadline).await else {
+            return Err(self.out_of_time());
         };
+        let target = target?;
         if self
             .invocation
             .as_ref()
@@ -352,13 +343,7 @@ impl<'c> Call<'c> {
         if self.history.sent {
             CallError::Timeout(self.client.timeout)
         } else {
-            CallError::connection(
-                format!(
-                    "could not reach the server within the call's timeout of {:?}",
-                    self.client.timeout
-                ),
-                Outcome::NotExecuted,
-            )
+            unreached(self.client.timeout)
         }
     }
 
@@ -375,6 +360,22 @@ impl<'c> Call<'c> {
         };
         CallError::gave_up(self.history.attempts, lost, outcome)
     }
+}
+
+/// Whether a `BadSession` refusal with `payload` proves that no copy of an invocation
+/// first sent at `first_sent` ran: the refusing server never had the session, and has
+/// been running since before that first send, so it held the address the whole time and
+/// every copy reached it (or nothing), never the incarnation that had the session. A
+/// server address is served by one incarnation at a time (a restarted server binds the
+/// port its predecessor released). Both durations err on the safe side (the server counts
+/// from after it bound its port, the client until the refusal arrived); the margin
+/// covers the two clocks' rates.
+fn never_had_it_since(payload: &[u8], first_sent: tokio::time::Instant) -> bool {
+    let Ok(unknown) = crate::wire::decode::<SessionUnknown>(payload, "session refusal") else {
+        return false;
+    };
+    let since = first_sent.elapsed();
+    !unknown.forgotten && Duration::from_micros(unknown.uptime_micros) > since + since / 100
 }
 
 /// The error of a call that found no free slot of its session before its deadline.

@@ -18,7 +18,6 @@ use tokio::net::TcpStream;
 
 use crate::error::{CallError, ConnectError, Outcome};
 use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
-use crate::wire::handshake::SessionUnknown;
 use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
 use call::Call;
 use connection::{Connection, Incoming};
@@ -228,6 +227,20 @@ impl Channel {
             .read()
             .unwrap_or_else(PoisonError::into_inner);
         slot.as_ref().filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// The live connection, connecting within `deadline` if there is none; None when the
+    /// deadline passed first. A live connection costs no timer.
+    async fn connection_by(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Option<Result<Arc<Connection>, ConnectError>> {
+        match self.current() {
+            Some(conn) => Some(Ok(conn)),
+            None => tokio::time::timeout_at(deadline, self.connection())
+                .await
+                .ok(),
+        }
     }
 
     /// The live connection, connecting if there is none.
@@ -463,19 +476,16 @@ impl Client {
         interpret(method, &reply, |bytes| wire::decode(bytes, "exception"))
     }
 
-    /// The channel and binding uid of a client of one channel (no binder to ask).
-    fn fixed_target(&self) -> Option<(Channel, u64)> {
+    /// The channel and binding uid of a call: the client's own, or the binder's choice,
+    /// asked for within `deadline`; None when the deadline passed first. A client of one
+    /// channel has no binder to ask, and costs no timer.
+    async fn target_by<E>(
+        &self,
+        deadline: tokio::time::Instant,
+    ) -> Option<Result<(Channel, u64), CallError<E>>> {
         match &self.target {
-            Target::Channel { channel, binding } => Some((channel.clone(), *binding)),
-            Target::Bound(_) => None,
-        }
-    }
-
-    /// The channel and binding uid of a call: the client's own, or the binder's choice.
-    async fn target<E>(&self) -> Result<(Channel, u64), CallError<E>> {
-        match &self.target {
-            Target::Channel { channel, binding } => Ok((channel.clone(), *binding)),
-            Target::Bound(bound) => bound.pick().await,
+            Target::Channel { channel, binding } => Some(Ok((channel.clone(), *binding))),
+            Target::Bound(bound) => tokio::time::timeout_at(deadline, bound.pick()).await.ok(),
         }
     }
 
@@ -507,18 +517,12 @@ impl Client {
         Req: Serialize + ?Sized,
     {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let within = |e| {
-            CallError::connection(
-                format!("could not send within the call's timeout of {e:?}"),
-                Outcome::NotExecuted,
-            )
-        };
-        let (channel, binding) = tokio::time::timeout_at(deadline, self.target())
+        let unreached = || unreached(self.timeout);
+        let (channel, binding) = self.target_by(deadline).await.ok_or_else(unreached)??;
+        let conn = channel
+            .connection_by(deadline)
             .await
-            .map_err(|_| within(self.timeout))??;
-        let conn = tokio::time::timeout_at(deadline, channel.connection())
-            .await
-            .map_err(|_| within(self.timeout))??;
+            .ok_or_else(unreached)??;
         let Some(session) = conn.session() else {
             return Err(CallError::Protocol("a connection without a session".into()));
         };
@@ -607,20 +611,13 @@ async fn udp_socket(address: &str) -> std::io::Result<tokio::net::UdpSocket> {
     Ok(socket)
 }
 
-/// Whether a `BadSession` refusal with `payload` proves that no copy of an invocation
-/// first sent at `first_sent` ran: the refusing server never had the session, and has
-/// been running since before that first send, so it held the address the whole time and
-/// every copy reached it (or nothing), never the incarnation that had the session. A
-/// server address is served by one incarnation at a time (a restarted server binds the
-/// port its predecessor released). Both durations err on the safe side (the server counts
-/// from after it bound its port, the client until the refusal arrived); the margin
-/// covers the two clocks' rates.
-fn never_had_it_since(payload: &[u8], first_sent: tokio::time::Instant) -> bool {
-    let Ok(unknown) = wire::decode::<SessionUnknown>(payload, "session refusal") else {
-        return false;
-    };
-    let since = first_sent.elapsed();
-    !unknown.forgotten && Duration::from_micros(unknown.uptime_micros) > since + since / 100
+/// The error of a call that could not reach its server before its deadline: nothing
+/// was sent.
+fn unreached<E>(timeout: Duration) -> CallError<E> {
+    CallError::connection(
+        format!("could not reach the server within the call's timeout of {timeout:?}"),
+        Outcome::NotExecuted,
+    )
 }
 
 /// Turns a reply into the call's result.

@@ -23,7 +23,7 @@ impl Answer {
             Reply::Exception(p) => (Status::Exception, p),
             Reply::Fault(text) => {
                 tracing::error!(method = self.method, "call failed: {text}");
-                (Status::ServerFault, fault_text(&text))
+                (Status::ServerFault, Payload::of(&text))
             }
             Reply::None => (Status::Ok, Payload::empty()),
         };
@@ -39,7 +39,7 @@ impl Answer {
                 max_frame
             );
             tracing::error!("{text}");
-            message = fault_text(&text).seal(&Header::reply_to(&self.header, Status::ServerFault));
+            message = Payload::of(&text).seal(&Header::reply_to(&self.header, Status::ServerFault));
         }
         if self.remember {
             let id = (self.header.session, self.header.slot, self.header.seq);
@@ -56,8 +56,4 @@ impl Answer {
             let _ = outbox.send(message, when);
         }
     }
-}
-
-pub(super) fn fault_text(text: &str) -> Payload {
-    Payload::encode(text).unwrap_or_else(|_| Payload::empty())
 }

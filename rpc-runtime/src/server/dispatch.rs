@@ -238,12 +238,12 @@ fn refuse<S: ReplySink>(header: &Header, refusal: Refusal, exchange: &Exchange<'
                 .send(Message::from_bytes(&stored), exchange.when);
         }
         _ if header.is_oneway() => {}
-        Refusal::Error(status, text) => reply(status, encoded(&text)),
+        Refusal::Error(status, text) => reply(status, Payload::of(&text)),
         Refusal::UnknownSession => reply(
             Status::BadSession,
             exchange.shared.session_unknown(header.session),
         ),
-        Refusal::Fingerprint(ours) => reply(Status::FingerprintMismatch, encoded(&ours)),
+        Refusal::Fingerprint(ours) => reply(Status::FingerprintMismatch, Payload::of(&ours)),
     }
 }
 
@@ -255,12 +255,6 @@ impl Drop for HeldPermit {
     fn drop(&mut self) {
         self.0.permits.add_permits(1);
     }
-}
-
-/// A refusal's payload: its text or number. These always encode; an empty payload is
-/// the fallback all the same.
-fn encoded<T: serde::Serialize + ?Sized>(value: &T) -> Payload {
-    Payload::encode(value).unwrap_or_else(|_| Payload::empty())
 }
 
 /// Runs an admitted call: takes a permit, polls the handler once here, and continues it

@@ -94,8 +94,7 @@ pub(crate) fn open<S: ReplySink>(
         Origin::Stream { attached }
             if attached.len() >= shared.config.limits.sessions_per_connection =>
         {
-            let text = Payload::encode("too many sessions on this connection")
-                .unwrap_or_else(|_| Payload::empty());
+            let text = Payload::of("too many sessions on this connection");
             return reply(Status::Busy, text, 0);
         }
         _ => {}

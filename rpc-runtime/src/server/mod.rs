@@ -117,7 +117,7 @@ impl Shared {
             forgotten: session != 0 && self.sessions.opened_here(session),
             uptime_micros: u64::try_from(self.started.elapsed().as_micros()).unwrap_or(u64::MAX),
         };
-        crate::wire::Payload::encode(&unknown).unwrap_or_else(|_| crate::wire::Payload::empty())
+        crate::wire::Payload::of(&unknown)
     }
 }
 

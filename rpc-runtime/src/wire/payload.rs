@@ -79,6 +79,12 @@ impl Payload {
         Ok(Payload { buf })
     }
 
+    /// Encodes a value that always encodes (a text, a number, a handshake answer), as
+    /// the server's error replies carry; an empty payload should it not.
+    pub(crate) fn of<T: Serialize + ?Sized>(value: &T) -> Payload {
+        Payload::encode(value).unwrap_or_else(|_| Payload::empty())
+    }
+
     /// An empty payload.
     pub fn empty() -> Payload {
         Payload {
