@@ -92,14 +92,14 @@ async fn run(lengths: &Lengths, quick: bool) {
     let raw_addr = raw::simple_server().await;
     let batched_addr = raw::batched_server().await;
     let tarpc_addr = tarpc_echo::server().await;
-    let rpcgen_server = rpcgen_echo::server().await;
+    let rpcgen_server = rpcgen_echo::server(false).await;
     let mut systems = Systems {
         raw: RawClient::connect(raw_addr).await,
         raw_addr,
         batched_addr,
         tarpc: tarpc_echo::Client::connect(tarpc_addr).await,
         tarpc_addr,
-        rpcgen: AtMostOnce::connect(&rpcgen_server, false).await,
+        rpcgen: AtMostOnce::connect(&rpcgen_server).await,
         rpcgen_server,
     };
     let mut table = Table::new();
@@ -257,7 +257,7 @@ async fn in_flight(
     let mut rpcgen = vec![systems.rpcgen.clone()];
     for _ in 1..connections {
         tarpc.push(tarpc_echo::Client::connect(systems.tarpc_addr).await);
-        rpcgen.push(AtMostOnce::connect(&systems.rpcgen_server, false).await);
+        rpcgen.push(AtMostOnce::connect(&systems.rpcgen_server).await);
     }
     // A short run of each, discarded: new connections, first tasks, buffers grown.
     let warm_up = lengths.window / 10;
@@ -327,8 +327,8 @@ async fn large(systems: &mut Systems, lengths: &Lengths, table: &mut Table) {
 /// Sequential 64-byte calls over UDP against a raw UDP echo (tarpc has no UDP transport);
 /// a note on the sessions the rpcgen server kept.
 async fn udp(lengths: &Lengths, table: &mut Table) -> String {
-    let server = rpcgen_echo::udp_server().await;
-    let rpcgen = AtMostOnce::connect(&server, true).await;
+    let server = rpcgen_echo::server(true).await;
+    let rpcgen = AtMostOnce::connect(&server).await;
     let idempotent = rpcgen.idempotent();
     let raw_udp = raw::udp_echo().await;
     let payload = vec![7u8; SMALL];

@@ -5,7 +5,7 @@
 //! (`echo(&self, data: &[u8]) -> Result<Bytes, CallError>`), so the caller's slice goes
 //! out as it is, with no copy.
 
-use rpc_runtime::{Bytes, Channel, Server, ServerHandle};
+use rpc_runtime::{Bytes, Channel, ChannelConfig, Server, ServerHandle};
 
 use crate::echo::{Echo, EchoClient, EchoServer};
 use crate::measure::Echoer;
@@ -29,22 +29,15 @@ impl Echo for EchoService {
     }
 }
 
-/// Starts an rpcgen echo server on a loopback TCP port.
-pub async fn server() -> ServerHandle {
-    Server::new()
-        .add_service(EchoServer::new(EchoService))
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind")
-}
-
-/// Starts an rpcgen echo server on a loopback UDP port.
-pub async fn udp_server() -> ServerHandle {
-    Server::new()
-        .add_service(EchoServer::new(EchoService))
-        .bind_udp("127.0.0.1:0")
-        .await
-        .expect("bind udp")
+/// Starts an rpcgen echo server on a loopback TCP port, or with `udp` a UDP one.
+pub async fn server(udp: bool) -> ServerHandle {
+    let server = Server::new().add_service(EchoServer::new(EchoService));
+    let bound = if udp {
+        server.bind_udp("127.0.0.1:0").await
+    } else {
+        server.bind("127.0.0.1:0").await
+    };
+    bound.expect("bind")
 }
 
 /// A client calling the at-most-once `echo`; clones share its connection.
@@ -55,20 +48,15 @@ pub struct AtMostOnce(EchoClient);
 #[derive(Debug, Clone)]
 pub struct Idempotent(EchoClient);
 
-/// A channel to `server`, over TCP or UDP as it was bound.
-async fn channel(server: &ServerHandle, udp: bool) -> Channel {
-    let addr = server.local_addr().to_string();
-    if udp {
-        Channel::connect_udp(addr).await.expect("udp channel")
-    } else {
-        Channel::connect(addr).await.expect("connect")
-    }
-}
-
 impl AtMostOnce {
-    /// A new connection (or, with `udp`, UDP channel) to `server`.
-    pub async fn connect(server: &ServerHandle, udp: bool) -> AtMostOnce {
-        AtMostOnce(EchoClient::new(channel(server, udp).await))
+    /// A new connection (or UDP channel) to `server`, over the transport it serves.
+    pub async fn connect(server: &ServerHandle) -> AtMostOnce {
+        let config = ChannelConfig {
+            transport: server.transport(),
+            ..ChannelConfig::default()
+        };
+        let channel = Channel::connect_with(server.address(), config).await;
+        AtMostOnce(EchoClient::new(channel.expect("connect")))
     }
 
     /// The same connection, calling the idempotent method instead.
