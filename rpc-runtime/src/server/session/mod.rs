@@ -465,4 +465,29 @@ mod tests {
         );
         assert_eq!(sessions.stats().not_kept, 1);
     }
+
+    #[test]
+    fn a_buffer_kept_for_the_next_reply_still_counts_against_the_session() {
+        let sessions = Sessions::new(Limits {
+            session_bytes: 100,
+            ..limits()
+        });
+        let now = Instant::now();
+        let (id, _, _) = sessions.open(4, now);
+        sessions.begin((id, 0, 1), 1, 0, false, None, now);
+        sessions.finish((id, 0, 1), Some(&[0; 60]));
+        let held = sessions.stats().bytes;
+        // The slot moves on: its reply is gone, its buffer is not, nor what it costs.
+        sessions.begin((id, 0, 2), 2, 0, false, None, now);
+        assert_eq!(sessions.stats().replies, 0);
+        assert_eq!(sessions.stats().bytes, held);
+        // So another slot's reply that would pass the bound with it is not kept.
+        sessions.begin((id, 1, 1), 1, 0, false, None, now);
+        sessions.finish((id, 1, 1), Some(&[0; 60]));
+        assert_eq!(
+            sessions.begin((id, 1, 1), 1, 0, false, None, now),
+            Verdict::ReplyLost
+        );
+        assert_eq!(sessions.stats().bytes, held);
+    }
 }
