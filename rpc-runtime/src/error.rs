@@ -118,6 +118,19 @@ pub enum CallError<E = Infallible> {
     /// The server is not the one this client was bound to (it restarted).
     #[error("the server refused the binding: {0}")]
     UnknownBinding(String),
+    /// The call's metadata is over its bounds or names a key twice; nothing was sent.
+    #[error("invalid metadata: {0}")]
+    InvalidMetadata(String),
+    /// The server stopped the call before it finished (its deadline passed there, or it
+    /// was taken for an orphan): it may have done part of its work. An at-most-once call
+    /// stopped this way is never run again: a retransmission gets this answer.
+    #[error("the server stopped `{method}` before it finished: {reason}")]
+    Killed {
+        /// The method called.
+        method: &'static str,
+        /// Why, as the server said.
+        reason: String,
+    },
 }
 
 impl<E> CallError<E> {
@@ -129,10 +142,13 @@ impl<E> CallError<E> {
             | CallError::ReplyLost { .. } => Outcome::Executed,
             CallError::Timeout(_) => Outcome::Unknown,
             CallError::Connection { outcome, .. } => *outcome,
-            CallError::Protocol(_) | CallError::SessionLost { .. } => Outcome::Unknown,
+            CallError::Protocol(_) | CallError::SessionLost { .. } | CallError::Killed { .. } => {
+                Outcome::Unknown
+            }
             CallError::UnknownMethod { .. }
             | CallError::FingerprintMismatch { .. }
             | CallError::TooLarge { .. }
+            | CallError::InvalidMetadata(_)
             | CallError::Unbound(_)
             | CallError::UnknownBinding(_) => Outcome::NotExecuted,
         }
@@ -177,11 +193,33 @@ impl<E> CallError<E> {
             CallError::SessionLost { method } => CallError::SessionLost { method },
             CallError::Unbound(m) => CallError::Unbound(m),
             CallError::UnknownBinding(m) => CallError::UnknownBinding(m),
+            CallError::Killed { method, reason } => CallError::Killed { method, reason },
+            CallError::InvalidMetadata(m) => CallError::InvalidMetadata(m),
         }
     }
 }
 
 impl<E> CallError<E> {
+    /// A short name of the error's kind, for spans and logs.
+    pub(crate) fn label(&self) -> &'static str {
+        match self {
+            CallError::Exception(_) => "exception",
+            CallError::Timeout(_) => "timeout",
+            CallError::Connection { .. } => "connection",
+            CallError::Protocol(_) => "protocol",
+            CallError::UnknownMethod { .. } => "unknown method",
+            CallError::FingerprintMismatch { .. } => "fingerprint mismatch",
+            CallError::ServerFault { .. } => "server fault",
+            CallError::TooLarge { .. } => "too large",
+            CallError::ReplyLost { .. } => "reply lost",
+            CallError::SessionLost { .. } => "session lost",
+            CallError::Unbound(_) => "unbound",
+            CallError::UnknownBinding(_) => "unknown binding",
+            CallError::InvalidMetadata(_) => "invalid metadata",
+            CallError::Killed { .. } => "killed",
+        }
+    }
+
     /// The same connection error with another outcome (e.g. unknown, once a request of
     /// the call has gone out).
     pub fn with_outcome(self, outcome: Outcome) -> CallError<E> {

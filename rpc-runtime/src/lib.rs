@@ -37,10 +37,12 @@ pub mod chaos;
 pub mod client;
 mod error;
 mod id;
+mod metadata;
 mod outbox;
 pub mod server;
 mod shared_bytes;
 mod spec;
+pub mod trace;
 pub mod wire;
 
 pub use client::{
@@ -52,6 +54,7 @@ pub use server::{
     Concurrency, Limits, Reply, Server, ServerConfig, ServerHandle, ServerStats, Service,
     SessionStats,
 };
+pub use metadata::Metadata;
 pub use shared_bytes::Bytes;
 pub use spec::{InterfaceSpec, MethodSpec, Semantics};
 

@@ -25,6 +25,9 @@ pub struct MethodSpec {
     pub fingerprint: u64,
     /// Its call semantics.
     pub semantics: Semantics,
+    /// Whether the server may stop the handler in the middle (drop its future) when the
+    /// call is cancelled; false for `[uncancellable]` methods.
+    pub cancellable: bool,
 }
 
 /// One interface, as the wire knows it.

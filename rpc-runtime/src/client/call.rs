@@ -21,14 +21,18 @@ use std::time::Duration;
 
 use serde::Serialize;
 use tokio::time::Instant;
+use tracing::Instrument;
 
 use super::connection::{Connection, Incoming};
 use super::session::{ClientSession, SlotLease};
-use super::{Channel, Client, RetryPolicy, binding, unreached};
+use super::{Channel, Client, RetryPolicy, binding, check_metadata, unreached};
 use crate::error::{CallError, ConnectError, Outcome};
+use crate::metadata::Metadata;
 use crate::spec::{MethodSpec, Semantics};
-use crate::wire::Status;
+use crate::trace;
+use crate::wire::context::ContextOut;
 use crate::wire::handshake::SessionUnknown;
+use crate::wire::{Header, Kind, Payload, Status};
 
 /// The waits between datagram attempts: `first_wait`, then growing by `backoff` up to
 /// `max_wait`.
@@ -96,6 +100,12 @@ pub(super) struct Call<'c> {
     client: &'c Client,
     method: &'static MethodSpec,
     deadline: Instant,
+    /// The time the call was given: the client's timeout, or less inside a handler whose
+    /// own deadline comes first.
+    budget: Duration,
+    /// The metadata of the call this one is made in, inside a handler (its trace goes
+    /// on).
+    parent: Option<Arc<Metadata>>,
     backoff: Backoff,
     /// Where attempts go: a channel and the binding uid to ask for. For a bound client,
     /// the binder's choice, dropped when that server refuses or cannot be reached.
@@ -106,10 +116,19 @@ pub(super) struct Call<'c> {
 
 impl<'c> Call<'c> {
     pub fn new(client: &'c Client, method: &'static MethodSpec) -> Call<'c> {
+        let now = Instant::now();
+        let mut deadline = now + client.timeout;
+        // A call made by a handler ends when that handler's call does, at the latest.
+        let (inherited, parent) = crate::server::inherited().unwrap_or_default();
+        if let Some(inherited) = inherited {
+            deadline = deadline.min(Instant::from_std(inherited));
+        }
         Call {
             client,
             method,
-            deadline: Instant::now() + client.timeout,
+            deadline,
+            budget: deadline.saturating_duration_since(now),
+            parent,
             backoff: Backoff::new(client.retry()),
             target: None,
             invocation: None,
@@ -117,14 +136,54 @@ impl<'c> Call<'c> {
         }
     }
 
-    /// Makes attempts until one is answered or the call must give up.
+    /// Makes attempts until one is answered or the call must give up, in the call's
+    /// span.
     pub async fn run<Req, E>(mut self, request: &Req) -> Result<Incoming, CallError<E>>
+    where
+        Req: Serialize + ?Sized,
+    {
+        let span = tracing::info_span!(
+            "rpc.call",
+            rpc.interface = self.client.interface.name,
+            rpc.method = self.method.name,
+            rpc.semantics = ?self.method.semantics,
+            rpc.invocation = tracing::field::Empty,
+            rpc.attempts = tracing::field::Empty,
+            rpc.outcome = tracing::field::Empty,
+            trace_id = tracing::field::Empty,
+        );
+        let metadata = trace::outgoing(
+            &span,
+            self.client.metadata.as_deref(),
+            self.parent.as_deref(),
+        );
+        check_metadata(&metadata)?;
+        let result = self
+            .attempts(request, &metadata)
+            .instrument(span.clone())
+            .await;
+        if !span.is_disabled() {
+            span.record("rpc.attempts", self.history.attempts);
+            match &result {
+                Ok(incoming) => span.record("rpc.outcome", tracing::field::debug(incoming.header.status())),
+                Err(e) => span.record("rpc.outcome", e.label()),
+            };
+        }
+        result
+    }
+
+    /// Makes attempts until one is answered or the call must give up.
+    async fn attempts<Req, E>(
+        &mut self,
+        request: &Req,
+        metadata: &[(String, String)],
+    ) -> Result<Incoming, CallError<E>>
     where
         Req: Serialize + ?Sized,
     {
         loop {
             self.history.attempts += 1;
-            let lost = match self.attempt(request).await? {
+            let lost = match self.attempt(request, metadata).await? {
                 Attempt::Answered(incoming) => return Ok(incoming),
                 Attempt::Lost(why) => why,
             };
@@ -142,7 +201,11 @@ impl<'c> Call<'c> {
     }
 
     /// One attempt: find the server, connect, send, wait.
-    async fn attempt<Req, E>(&mut self, request: &Req) -> Result<Attempt, CallError<E>>
+    async fn attempt<Req, E>(
+        &mut self,
+        request: &Req,
+        metadata: &[(String, String)],
+    ) -> Result<Attempt, CallError<E>>
     where
         Req: Serialize + ?Sized,
     {
@@ -156,15 +219,37 @@ impl<'c> Call<'c> {
             return Err(CallError::Protocol("a connection without a session".into()));
         };
         let id = self.invocation(&channel, &session).await?.lease.id();
+        let span = tracing::Span::current();
+        if !span.is_disabled() {
+            let (s, slot, seq) = id;
+            span.record(
+                "rpc.invocation",
+                tracing::field::display(format_args!("{s:x}/{slot}/{seq}")),
+            );
+        }
+        let quantum = channel.config().quantum;
+        let context = ContextOut {
+            // At least 1: 0 would mean "no deadline".
+            deadline_micros: micros(self.deadline.saturating_duration_since(Instant::now()))
+                .max(1),
+            quantum_micros: quantum.map_or(0, micros),
+            metadata,
+        };
         let reply = conn.register(id.1, id.2);
         let message = self
             .client
-            .request(self.method, request, id, binding, 0, &conn)?;
+            .request(self.method, request, id, binding, 0, context, &conn)?;
         if !conn.send(message).await {
             return Ok(Attempt::Lost(
                 "the connection closed before the request was sent".into(),
             ));
         }
+        // From here until the reply, giving up on the call (dropping it, or running out
+        // of time) tells the server to stop it.
+        let cancel = CancelOnDrop {
+            conn: &conn,
+            id: Some(id),
+        };
         self.history.sent = true;
         let first_sent = match &mut self.invocation {
             Some(invocation) => *invocation.first_sent.get_or_insert_with(Instant::now),
@@ -177,16 +262,29 @@ impl<'c> Call<'c> {
         } else {
             self.deadline
         };
-        match tokio::time::timeout_at(until, reply).await {
+        let waited = tokio::time::timeout_at(until, reply);
+        let waited = match quantum {
+            None => waited.await,
+            Some(quantum) => tokio::select! {
+                waited = waited => waited,
+                never = renew(&conn, &session, quantum) => match never {},
+            },
+        };
+        match waited {
             Ok(Ok(incoming)) => {
+                cancel.disarm();
                 self.judge(incoming, &conn, &session, binding, first_sent)
                     .await
             }
             Ok(Err((why, _))) => {
+                cancel.disarm(); // the connection is gone: nothing to tell it
                 self.history.maybe_ran = true;
                 Ok(Attempt::Lost(why))
             }
             Err(_) => {
+                if Instant::now() < self.deadline {
+                    cancel.disarm(); // a datagram's wait: the same call is sent again
+                }
                 self.history.maybe_ran = true;
                 Ok(Attempt::Lost("no reply in time".into()))
             }
@@ -243,9 +341,9 @@ impl<'c> Call<'c> {
             None => {
                 let Some(lease) = session.lease(self.deadline).await else {
                     return Err(if self.history.sent {
-                        CallError::Timeout(self.client.timeout)
+                        CallError::Timeout(self.budget)
                     } else {
-                        no_free_slot(self.client.timeout)
+                        no_free_slot(self.budget)
                     });
                 };
                 self.invocation = Some(Invocation {
@@ -341,9 +439,9 @@ impl<'c> Call<'c> {
     /// The error of a call whose deadline passed before it could finish.
     fn out_of_time<E>(&self) -> CallError<E> {
         if self.history.sent {
-            CallError::Timeout(self.client.timeout)
+            CallError::Timeout(self.budget)
         } else {
-            unreached(self.client.timeout)
+            unreached(self.budget)
         }
     }
 
@@ -351,7 +449,7 @@ impl<'c> Call<'c> {
     /// attempt failed.
     fn give_up<E>(&self, lost: String, out_of_time: bool) -> CallError<E> {
         if self.history.sent && out_of_time {
-            return CallError::Timeout(self.client.timeout);
+            return CallError::Timeout(self.budget);
         }
         let outcome = if self.history.sent && self.history.maybe_ran {
             Outcome::Unknown
@@ -376,6 +474,46 @@ fn never_had_it_since(payload: &[u8], first_sent: tokio::time::Instant) -> bool 
     };
     let since = first_sent.elapsed();
     !unknown.forgotten && Duration::from_micros(unknown.uptime_micros) > since + since / 100
+}
+
+/// Tells the server to stop call `id` when dropped, unless disarmed first: a call given
+/// up (its future dropped, its time out) leaves no orphan behind it.
+struct CancelOnDrop<'a> {
+    conn: &'a Connection,
+    id: Option<(u64, u32, u64)>,
+}
+
+impl CancelOnDrop<'_> {
+    fn disarm(mut self) {
+        self.id = None;
+    }
+}
+
+impl Drop for CancelOnDrop<'_> {
+    fn drop(&mut self) {
+        if let Some((session, slot, seq)) = self.id {
+            let header = Header::control(Kind::Cancel, session, slot, seq);
+            let _ = self.conn.send_now(Payload::empty().seal(&header));
+        }
+    }
+}
+
+/// Renews `session` every third of `quantum` while a call waits (expiration), for as
+/// long as it waits; calls waiting together share one renewal per period.
+async fn renew(conn: &Connection, session: &ClientSession, quantum: Duration) -> std::convert::Infallible {
+    let every = quantum / 3;
+    loop {
+        tokio::time::sleep(every).await;
+        if session.renewal_due(every) {
+            let header = Header::control(Kind::Renew, session.id, 0, 0);
+            let _ = conn.send(Payload::empty().seal(&header)).await;
+        }
+    }
+}
+
+/// A duration in whole microseconds, saturating.
+fn micros(duration: Duration) -> u64 {
+    u64::try_from(duration.as_micros()).unwrap_or(u64::MAX)
 }
 
 /// The error of a call that found no free slot of its session before its deadline.

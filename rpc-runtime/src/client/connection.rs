@@ -216,6 +216,25 @@ impl Connection {
         }
     }
 
+    /// Sends a small control message without waiting (from a `Drop`, where nothing can
+    /// wait): queued on a stream, tried once on a datagram socket; false if it did not
+    /// go.
+    pub fn send_now(&self, message: Message) -> bool {
+        if self.is_closed() {
+            return false;
+        }
+        match &self.sender {
+            Sender::Stream(outbox) => outbox.send(message, When::Now),
+            Sender::Datagram(socket) => {
+                let message = match self.session.get() {
+                    Some(session) => message.tagged(&session.secret),
+                    None => message,
+                };
+                socket.try_send(message.datagram()).is_ok()
+            }
+        }
+    }
+
     /// Whether requests are datagrams (lossy: retransmit on a timer).
     pub fn is_datagram(&self) -> bool {
         matches!(self.sender, Sender::Datagram(_))

@@ -18,6 +18,8 @@ use tokio::net::TcpStream;
 
 use crate::error::{CallError, ConnectError, Outcome};
 use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
+use crate::metadata::Metadata;
+use crate::wire::context::ContextOut;
 use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
 use call::Call;
 use connection::{Connection, Incoming};
@@ -97,6 +99,12 @@ pub struct ChannelConfig {
     /// Slots to ask the server for: the most calls in flight at once on the channel
     /// (the server may grant fewer). Further calls wait for a free slot.
     pub slots: u32,
+    /// Expiration (an orphan remedy): each call gets this time quantum on the server,
+    /// which stops it when it has heard nothing from this client for that long. While
+    /// calls wait, the channel renews its session every third of the quantum, so only
+    /// the calls of a client that died (or was cut off) are stopped. None: calls never
+    /// expire.
+    pub quantum: Option<Duration>,
 }
 
 impl Default for ChannelConfig {
@@ -109,6 +117,7 @@ impl Default for ChannelConfig {
             connect_timeout: Duration::from_secs(10),
             max_frame: DEFAULT_MAX_FRAME,
             slots: 256,
+            quantum: None,
         }
     }
 }
@@ -316,7 +325,7 @@ impl Channel {
             }
             session.mark_lost();
         }
-        let session = session::open(conn, self.inner.config.slots, timeout).await?;
+        let session = session::open(conn, self.inner.config.slots, None, timeout).await?;
         *self
             .inner
             .session
@@ -334,6 +343,8 @@ pub struct Client {
     object: u64,
     timeout: Duration,
     retry: Option<RetryPolicy>,
+    /// Sent with every call; None (the usual case) costs nothing.
+    metadata: Option<Arc<Metadata>>,
 }
 
 /// Where a client's calls go.
@@ -369,6 +380,7 @@ impl Client {
             interface,
             object: interface.object,
             retry: None,
+            metadata: None,
         }
     }
 
@@ -383,6 +395,7 @@ impl Client {
             interface,
             object: interface.object,
             retry: None,
+            metadata: None,
         }
     }
 
@@ -391,6 +404,25 @@ impl Client {
     pub fn with_timeout(mut self, timeout: Duration) -> Client {
         self.timeout = timeout;
         self
+    }
+
+    /// The same client, sending `key` = `value` in the metadata of every call (for one
+    /// call, use it on a clone: `client.clone().with_metadata(..)`). The handler reads
+    /// it from [`CallContext::metadata`](crate::server::CallContext::metadata).
+    ///
+    /// Metadata is bounded ([`MAX_METADATA_ENTRIES`](wire::context::MAX_METADATA_ENTRIES),
+    /// [`MAX_METADATA_BYTES`](wire::context::MAX_METADATA_BYTES)); a call with more fails
+    /// with [`CallError::InvalidMetadata`] before anything is sent.
+    pub fn with_metadata(mut self, key: impl Into<String>, value: impl Into<String>) -> Client {
+        let mut metadata = self.metadata.as_deref().cloned().unwrap_or_default();
+        metadata.insert(key, value);
+        self.metadata = Some(Arc::new(metadata));
+        self
+    }
+
+    /// The metadata sent with every call.
+    pub fn metadata(&self) -> Option<&Metadata> {
+        self.metadata.as_deref()
     }
 
     /// The same client with another retransmission policy than its channel's.
@@ -527,7 +559,14 @@ impl Client {
             return Err(CallError::Protocol("a connection without a session".into()));
         };
         let id = session.oneway_id();
-        let message = self.request(method, request, id, binding, FLAG_ONEWAY, &conn)?;
+        let metadata = self.metadata.as_deref().map_or(&[][..], Metadata::as_slice);
+        check_metadata(metadata)?;
+        let context = ContextOut {
+            deadline_micros: 0,
+            quantum_micros: 0,
+            metadata,
+        };
+        let message = self.request(method, request, id, binding, FLAG_ONEWAY, context, &conn)?;
         if conn.send(message).await {
             Ok(())
         } else {
@@ -539,7 +578,7 @@ impl Client {
     }
 
     /// The request message of invocation `id` of `method`, addressed to `binding`, with
-    /// header `flags`; refused when too large for `conn`.
+    /// header `flags` and call context `context`; refused when too large for `conn`.
     fn request<Req, E>(
         &self,
         method: &'static MethodSpec,
@@ -547,19 +586,20 @@ impl Client {
         id: (u64, u32, u64),
         binding: u64,
         flags: u8,
+        context: ContextOut<'_>,
         conn: &Connection,
     ) -> Result<wire::Message, CallError<E>>
     where
         Req: Serialize + ?Sized,
     {
-        let payload = Payload::encode(request).map_err(|e| {
+        let payload = Payload::encode(&(context, request)).map_err(|e| {
             CallError::Protocol(format!(
                 "cannot encode the arguments of `{}`: {e}",
                 method.name
             ))
         })?;
         let mut header = Header::request(id, binding, self.object, method.id, method.fingerprint);
-        header.flags |= flags;
+        header.flags |= flags | wire::FLAG_CONTEXT;
         let message = payload.seal(&header);
         let max_frame = self.config().max_frame;
         let limit = if conn.is_datagram() {
@@ -576,6 +616,11 @@ impl Client {
         }
         Ok(message)
     }
+}
+
+/// Refuses metadata beyond the bounds a server enforces, before anything is sent.
+fn check_metadata<E>(metadata: &[(String, String)]) -> Result<(), CallError<E>> {
+    wire::context::check_metadata(metadata).map_err(CallError::InvalidMetadata)
 }
 
 /// Aborts a connection when dropped, unless disarmed first.
@@ -682,6 +727,10 @@ where
             method.name,
             text()
         ))),
+        Some(Status::Killed) => Err(CallError::Killed {
+            method: method.name,
+            reason: text(),
+        }),
         Some(Status::Busy) => Err(CallError::connection(
             format!("the server is busy: {}", text()),
             Outcome::NotExecuted,

@@ -14,7 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use super::connection::Connection;
 use crate::id::random_u64;
-use crate::wire::handshake::{AttachRequest, MIN_OPEN_DATAGRAM, OpenRequest, Opened};
+use crate::wire::handshake::{AttachRequest, ClientEpoch, MIN_OPEN_DATAGRAM, OpenRequest, Opened};
 use crate::wire::tag::Secret;
 use crate::wire::{self, HANDSHAKE_SLOT, Header, Kind, ONEWAY_SLOT, Payload, Status};
 
@@ -29,6 +29,11 @@ pub(crate) struct ClientSession {
     lost: AtomicBool,
     /// The number of the last oneway call.
     oneway_seq: AtomicU64,
+    /// When the session was opened, and when it was last renewed (milliseconds after
+    /// that): calls waiting with an expiration quantum renew the session, not each
+    /// call, so one renewal per period covers them all.
+    born: tokio::time::Instant,
+    renewed_ms: AtomicU64,
 }
 
 struct Slots {
@@ -60,6 +65,8 @@ impl ClientSession {
             }),
             lost: AtomicBool::new(false),
             oneway_seq: AtomicU64::new(0),
+            born: tokio::time::Instant::now(),
+            renewed_ms: AtomicU64::new(0),
         })
     }
 
@@ -90,6 +97,19 @@ impl ClientSession {
     pub fn oneway_id(&self) -> (u64, u32, u64) {
         let seq = self.oneway_seq.fetch_add(1, Ordering::Relaxed) + 1;
         (self.id, ONEWAY_SLOT, seq)
+    }
+
+    /// Whether a renewal is due, `every` after the last one; if so, it is this caller's
+    /// to send (the others see it done).
+    pub fn renewal_due(&self, every: Duration) -> bool {
+        let now = u64::try_from(self.born.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let last = self.renewed_ms.load(Ordering::Acquire);
+        let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
+        now.saturating_sub(last) >= every
+            && self
+                .renewed_ms
+                .compare_exchange(last, now, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
     }
 
     /// Marks the session forgotten by the server.
@@ -149,6 +169,7 @@ pub(crate) type HandshakeError = std::io::Error;
 pub(crate) async fn open(
     conn: &Connection,
     slots: u32,
+    client: Option<ClientEpoch>,
     timeout: Duration,
 ) -> Result<Arc<ClientSession>, HandshakeError> {
     let padding = if conn.is_datagram() {
@@ -157,7 +178,11 @@ pub(crate) async fn open(
         Vec::new()
     };
     let payload =
-        Payload::encode(&OpenRequest { slots, padding }).map_err(std::io::Error::other)?;
+        Payload::encode(&OpenRequest {
+        slots,
+        client,
+        padding,
+    }).map_err(std::io::Error::other)?;
     let reply = exchange(conn, Kind::Open, 0, payload, timeout).await?;
     match reply.header.status() {
         Some(Status::Ok) => {
@@ -211,7 +236,7 @@ fn refused(reply: &super::connection::Incoming, what: &str) -> std::io::Error {
 
 /// Sends a handshake message and waits for its answer, matched by a random nonce in
 /// `seq`; over UDP, sends it again on a timer.
-async fn exchange(
+pub(crate) async fn exchange(
     conn: &Connection,
     kind: Kind,
     session: u64,

@@ -1,7 +1,10 @@
 //! Sending a call's reply: to its connection or datagram peer, kept in the session for
-//! an at-most-once call, and to a newer connection that asked for it while it ran.
+//! an at-most-once call, and to a newer connection that asked for it while it ran. A
+//! call that was stopped answers `Killed`, and that answer is kept like any other: a
+//! retransmission of a stopped at-most-once call gets it, and does not run again.
 
 use super::Shared;
+use super::running::KillReason;
 use super::reply_sink::ReplySink;
 use super::service::Reply;
 use crate::outbox::When;
@@ -14,19 +17,33 @@ pub(super) struct Answer {
     pub wanted: bool,
     /// Store the reply in the session (at-most-once).
     pub remember: bool,
+    /// The call's span: its outcome is recorded there.
+    pub span: tracing::Span,
 }
 
 impl Answer {
-    pub fn send<S: ReplySink>(self, shared: &Shared, reply: Reply, outbox: &S, when: When) {
+    /// Sends how the call ended: its reply, or why it was stopped.
+    pub fn send<S: ReplySink>(
+        self,
+        shared: &Shared,
+        reply: Result<Reply, KillReason>,
+        outbox: &S,
+        when: When,
+    ) {
         let (status, payload) = match reply {
-            Reply::Ok(p) => (Status::Ok, p),
-            Reply::Exception(p) => (Status::Exception, p),
-            Reply::Fault(text) => {
+            Ok(Reply::Ok(p)) => (Status::Ok, p),
+            Ok(Reply::Exception(p)) => (Status::Exception, p),
+            Ok(Reply::Fault(text)) => {
                 tracing::error!(method = self.method, "call failed: {text}");
                 (Status::ServerFault, Payload::of(&text))
             }
-            Reply::None => (Status::Ok, Payload::empty()),
+            Ok(Reply::None) => (Status::Ok, Payload::empty()),
+            Err(reason) => {
+                tracing::debug!(method = self.method, "call stopped: {}", reason.text());
+                (Status::Killed, Payload::of(reason.text()))
+            }
         };
+        self.span.record("rpc.outcome", tracing::field::debug(status));
         let mut message = payload.seal(&Header::reply_to(&self.header, status));
         let max_frame = outbox.max_message(shared.config.limits.max_frame);
         if message.len() > max_frame {

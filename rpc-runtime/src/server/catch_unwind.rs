@@ -1,6 +1,6 @@
 //! Turning a panic in a handler into a [`Reply::Fault`], so that one bad call costs one
 //! error reply and the server keeps serving; and polling the handler in its
-//! invocation's scope, so that [`invocation`](super::invocation) answers inside it.
+//! call's context, so that [`context`](super::context()) answers inside it.
 
 use std::any::Any;
 use std::future::Future;
@@ -8,7 +8,10 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::Invocation;
+use std::sync::Arc;
+
+use super::context::{CONTEXT, CallContext};
+use super::running::KillSwitch;
 use super::service::{Handler, Reply};
 
 /// A handler whose panics become fault replies, polled in its invocation's scope.
@@ -18,12 +21,23 @@ use super::service::{Handler, Reply};
 /// that needs no second box around the handler's own.
 pub(crate) struct CatchUnwind {
     inner: Handler,
-    invocation: Invocation,
+    context: CallContext,
+    /// The call's span, entered at each poll.
+    span: tracing::Span,
 }
 
 impl CatchUnwind {
-    pub fn new(inner: Handler, invocation: Invocation) -> CatchUnwind {
-        CatchUnwind { inner, invocation }
+    pub fn new(inner: Handler, context: CallContext, span: tracing::Span) -> CatchUnwind {
+        CatchUnwind {
+            inner,
+            context,
+            span,
+        }
+    }
+
+    /// Lets the handler see, from now on, whether its call was asked to stop.
+    pub fn watch(&mut self, switch: Arc<KillSwitch>) {
+        self.context.switch = Some(switch);
     }
 }
 
@@ -33,8 +47,10 @@ impl Future for CatchUnwind {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Reply> {
         // The handler is dropped right after a panic and never polled again, so no
         // broken invariant can be observed: asserting unwind safety is sound.
-        let invocation = self.invocation;
-        let poll = || super::INVOCATION.sync_scope(invocation, || self.inner.as_mut().poll(cx));
+        let this = &mut *self;
+        let context = this.context.clone();
+        let _entered = this.span.enter();
+        let poll = || CONTEXT.sync_scope(context, || this.inner.as_mut().poll(cx));
         match catch_unwind(AssertUnwindSafe(poll)) {
             Ok(poll) => poll,
             Err(panic) => Poll::Ready(Reply::Fault(format!(

@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 
 use super::Shared;
 use super::dispatch::{Exchange, accept};
+use super::context::Peer;
 use super::handshake::{Origin, authenticate};
 use crate::outbox::{Outbox, When, WriteHalf};
 use crate::wire::FrameReader;
@@ -33,7 +34,7 @@ const REPLY_BATCH: u32 = 16;
 pub(crate) async fn serve<R, W>(
     read: R,
     write: W,
-    peer: String,
+    peer: Peer,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) where
@@ -52,6 +53,7 @@ pub(crate) async fn serve<R, W>(
     let mut frames =
         FrameReader::new(read, limits.max_frame).with_budget(shared.read_budget.clone());
     let mut origin = Origin::Stream {
+        peer,
         attached: Vec::new(),
     };
     let timed_out = |why: &str| {
@@ -151,6 +153,11 @@ pub(crate) async fn serve<R, W>(
         }
     }
     outbox.flush();
+    // The client is gone from these sessions (until it attaches them again elsewhere):
+    // gentle reincarnation can no longer find it through this connection.
+    if let Origin::Stream { attached, .. } = &origin {
+        shared.sessions.detach(attached);
+    }
     while running.join_next().await.is_some() {}
     outbox.drain().await;
     outbox.close("the connection is done");

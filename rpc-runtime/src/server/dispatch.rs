@@ -17,18 +17,23 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::TryAcquireError;
 use tokio::task::JoinSet;
 
 use super::answer::Answer;
 use super::catch_unwind::CatchUnwind;
-use super::handshake::{Checked, Origin, Proof, attach, open, peer_hash};
+use super::handshake::{Checked, Origin, Proof, attach, exterminate, open, peer_hash};
 use super::reply_sink::ReplySink;
+use super::context::CallContext;
+use super::running::{KillReason, KillSwitch, Limits, supervise};
 use super::service::{Handler, Service};
 use super::session::Verdict;
 use super::{Invocation, Shared};
+use crate::metadata::Metadata;
+use crate::trace;
+use crate::wire::context::RequestContext;
 use crate::outbox::When;
 use crate::spec::{MethodSpec, Semantics};
 use crate::wire::received::sharing;
@@ -70,34 +75,70 @@ pub(crate) async fn accept<S: ReplySink + Clone>(
     exchange: &mut Exchange<'_, S>,
 ) -> Result<(), String> {
     let shared = exchange.shared;
+    let in_session = matches!(proof, Proof::Session(_));
+    let id = (header.session, header.slot, header.seq);
     match header.kind() {
         Some(Kind::Request) => {}
         Some(Kind::Open) => return open(&header, payload, exchange),
         Some(Kind::Attach) => return attach(&header, payload, exchange),
+        Some(Kind::Exterminate) => return exterminate(&header, payload, exchange),
         // The client has the reply of (session, slot, seq): drop it (protocol RRA).
         Some(Kind::Ack) => {
-            if let Proof::Session(_) = proof {
-                shared
-                    .sessions
-                    .acknowledge((header.session, header.slot, header.seq));
+            if in_session {
+                shared.sessions.acknowledge(id);
+                shared.sessions.heard(header.session, Instant::now());
+            }
+            return Ok(());
+        }
+        // The client gave up on the call: stop it.
+        Some(Kind::Cancel) => {
+            if in_session {
+                shared.sessions.heard(header.session, Instant::now());
+                shared.running.stop(id, KillReason::Cancelled);
+            }
+            return Ok(());
+        }
+        // The client is alive: its calls' quanta start again.
+        Some(Kind::Renew) => {
+            if in_session {
+                shared.sessions.heard(header.session, Instant::now());
             }
             return Ok(());
         }
         _ => return Err(format!("a client sent a message of kind {}", header.kind)),
     }
     let admitted = session_of(&proof, shared).and_then(|in_session| {
+        let (context, args) = if header.has_context() {
+            RequestContext::split(payload)
+                .map_err(|e| Refusal::Error(Status::BadRequest, e.to_string()))?
+        } else {
+            (RequestContext::default(), payload)
+        };
         let (service, method) = resolve(&header, shared)?;
-        let handler = sharing(frame, || service.call(header.method, payload))
+        let handler = sharing(frame, || service.call(header.method, args))
             .map_err(|e| Refusal::Error(Status::BadRequest, e.to_string()))?;
         // At-most-once and oneway calls run once per invocation id, which only a session
-        // makes trustworthy.
+        // makes trustworthy. The context is not part of what makes a copy a duplicate:
+        // a retransmission carries less remaining time.
         if matches!(method.semantics, Semantics::AtMostOnce | Semantics::Maybe) {
-            filter(&header, payload, method, in_session, exchange)?;
+            filter(&header, args, method, in_session, exchange)?;
         }
-        Ok((method, handler))
+        if context.quantum_micros != 0 && in_session {
+            shared.sessions.heard(header.session, Instant::now());
+        }
+        Ok((service.spec().name, method, handler, context))
     });
     match admitted {
-        Ok((method, handler)) => run(header, method, handler, exchange).await,
+        Ok((interface, method, handler, context)) => {
+            let call = Admitted {
+                header,
+                interface,
+                method,
+                handler,
+                context,
+            };
+            run(call, exchange).await
+        }
         Err(refusal) => {
             refuse(&header, refusal, exchange);
             Ok(())
@@ -257,15 +298,29 @@ impl Drop for HeldPermit {
     }
 }
 
-/// Runs an admitted call: takes a permit, polls the handler once here, and continues it
-/// as a task only if it must wait.
-async fn run<S: ReplySink + Clone>(
+/// A request that passed every check, ready to run.
+struct Admitted {
     header: Header,
+    interface: &'static str,
     method: &'static MethodSpec,
     handler: Handler,
+    context: RequestContext,
+}
+
+/// Runs an admitted call: takes a permit, polls the handler once here, and continues it
+/// as a task only if it must wait, registered so that it can be stopped.
+async fn run<S: ReplySink + Clone>(
+    call: Admitted,
     exchange: &mut Exchange<'_, S>,
 ) -> Result<(), String> {
     let shared = exchange.shared;
+    let Admitted {
+        header,
+        interface,
+        method,
+        handler,
+        context: request,
+    } = call;
     // Waiting here holds up this connection's reader: back-pressure on a client that
     // sends faster than the server runs calls. A free permit is taken without waiting
     // (and without a reference count: the call borrows it while it runs here).
@@ -279,34 +334,89 @@ async fn run<S: ReplySink + Clone>(
         Err(TryAcquireError::Closed) => return Err("the server is shutting down".into()),
     };
     shared.counters.executions.fetch_add(1, Ordering::Relaxed);
+    let arrived = tokio::time::Instant::now();
+    let deadline = (request.deadline_micros != 0)
+        .then(|| arrived + Duration::from_micros(request.deadline_micros));
+    let context = CallContext {
+        invocation: Invocation {
+            session: header.session,
+            slot: header.slot,
+            seq: header.seq,
+        },
+        interface,
+        method: method.name,
+        deadline: deadline.map(tokio::time::Instant::into_std),
+        peer: exchange.origin.peer(),
+        metadata: (!request.metadata.is_empty())
+            .then(|| Arc::new(Metadata::from_entries(request.metadata))),
+        switch: None,
+    };
+    let span = tracing::info_span!(
+        "rpc.serve",
+        rpc.interface = interface,
+        rpc.method = method.name,
+        rpc.semantics = ?method.semantics,
+        rpc.invocation = tracing::field::Empty,
+        rpc.outcome = tracing::field::Empty,
+        trace_id = tracing::field::Empty,
+        parent_id = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let (s, slot, seq) = (header.session, header.slot, header.seq);
+        span.record(
+            "rpc.invocation",
+            tracing::field::display(format_args!("{s:x}/{slot}/{seq}")),
+        );
+        trace::incoming(context.metadata(), &span);
+    }
     let answer = Answer {
         header,
         method: method.name,
         // A `oneway` method never replies, whatever the flag says.
         wanted: !header.is_oneway() && method.semantics != Semantics::Maybe,
         remember: method.semantics == Semantics::AtMostOnce,
+        span: span.clone(),
     };
-    let invocation = Invocation {
-        session: header.session,
-        slot: header.slot,
-        seq: header.seq,
-    };
-    let mut call = CatchUnwind::new(handler, invocation);
+    let mut call = CatchUnwind::new(handler, context, span);
     match std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut call).poll(cx))).await {
         Poll::Ready(reply) => {
             drop(permit);
-            answer.send(shared, reply, exchange.sink, exchange.when);
+            answer.send(shared, Ok(reply), exchange.sink, exchange.when);
         }
         Poll::Pending => {
             // The task outlives this borrow: it holds the permit by a guard instead.
             permit.forget();
             let held = HeldPermit(shared.clone());
             let sink = exchange.sink.clone();
+            let switch = Arc::new(KillSwitch::default());
+            call.watch(switch.clone());
+            let id = (header.session, header.slot, header.seq);
+            let owner = (header.session != 0)
+                .then(|| shared.sessions.owner_of(header.session))
+                .flatten();
+            let registered = shared
+                .running
+                .enter(id, switch.clone(), method.cancellable, owner);
+            let quantum = (request.quantum_micros != 0 && header.session != 0)
+                .then(|| Duration::from_micros(request.quantum_micros));
             exchange.running.spawn(async move {
-                let reply = call.await;
                 let shared = held.0.clone();
+                let last_heard = || shared.sessions.last_heard(header.session);
+                let limits = Limits {
+                    deadline,
+                    quantum: quantum.map(|q| (q, &last_heard as _)),
+                };
+                let outcome = supervise(
+                    call,
+                    &switch,
+                    method.cancellable,
+                    limits,
+                    &shared.running.killed,
+                )
+                .await;
+                drop(registered);
                 drop(held);
-                answer.send(&shared, reply, &sink, When::Now);
+                answer.send(&shared, outcome, &sink, When::Now);
             });
         }
     }

@@ -9,18 +9,33 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use super::Shared;
+use super::context::Peer;
 use super::dispatch::Exchange;
 use super::reply_sink::ReplySink;
-use crate::wire::handshake::{AttachRequest, MIN_OPEN_DATAGRAM, OpenRequest, Opened};
+use super::running::KillReason;
+use crate::wire::handshake::{
+    AttachRequest, ExterminateRequest, Exterminated, MAX_EXTERMINATE_CALLS, MIN_OPEN_DATAGRAM,
+    OpenRequest, Opened,
+};
 use crate::wire::tag::{self, Secret};
 use crate::wire::{Header, Message, Payload, Status, decode};
 
 /// Where a message came from, as far as sessions go.
 pub(crate) enum Origin {
-    /// A stream connection, and the sessions it opened or attached.
-    Stream { attached: Vec<u64> },
+    /// A stream connection from `peer`, and the sessions it opened or attached.
+    Stream { peer: Peer, attached: Vec<u64> },
     /// A datagram of `len` bytes (tag included) from `peer`.
     Datagram { peer: SocketAddr, len: usize },
+}
+
+impl Origin {
+    /// Who sent the message.
+    pub fn peer(&self) -> Peer {
+        match self {
+            Origin::Stream { peer, .. } => *peer,
+            Origin::Datagram { peer, .. } => Peer::Udp(*peer),
+        }
+    }
 }
 
 /// What the sender of a message proved about its session.
@@ -50,7 +65,7 @@ pub(crate) fn authenticate<'m>(
     let (header, payload) = Message::parse(message).map_err(|e| e.to_string())?;
     let proof = match origin {
         _ if header.session == 0 => Proof::None,
-        Origin::Stream { attached } if attached.contains(&header.session) => Proof::Session(None),
+        Origin::Stream { attached, .. } if attached.contains(&header.session) => Proof::Session(None),
         Origin::Stream { .. } => Proof::Unknown,
         Origin::Datagram { .. } if header.is_tagged() => {
             let (covered, found) = tag::split(message).ok_or("a datagram too short for its tag")?;
@@ -91,7 +106,7 @@ pub(crate) fn open<S: ReplySink>(
         // Answered only if the answer is no larger than the question (see
         // MIN_OPEN_DATAGRAM).
         Origin::Datagram { len, .. } if *len < MIN_OPEN_DATAGRAM => return Ok(()),
-        Origin::Stream { attached }
+        Origin::Stream { attached, .. }
             if attached.len() >= shared.config.limits.sessions_per_connection =>
         {
             let text = Payload::of("too many sessions on this connection");
@@ -99,9 +114,14 @@ pub(crate) fn open<S: ReplySink>(
         }
         _ => {}
     }
-    let (id, secret, slots) = shared.sessions.open(request.slots, Instant::now());
-    if let Origin::Stream { attached } = origin {
+    let stream = matches!(origin, Origin::Stream { .. });
+    let now = Instant::now();
+    let (id, secret, slots) = shared.sessions.open(request.slots, stream, now);
+    if let Origin::Stream { attached, .. } = origin {
         attached.push(id);
+    }
+    if let Some(client) = request.client {
+        shared.new_epoch(id, &client, now);
     }
     let opened = Payload::encode(&Opened { secret, slots }).map_err(|e| e.to_string())?;
     reply(Status::Ok, opened, id)
@@ -114,7 +134,7 @@ pub(crate) fn attach<S: ReplySink>(
     exchange: &mut Exchange<'_, S>,
 ) -> Result<(), String> {
     let (shared, outbox, when) = (exchange.shared, exchange.sink, exchange.when);
-    let Origin::Stream { attached } = &mut *exchange.origin else {
+    let Origin::Stream { attached, .. } = &mut *exchange.origin else {
         return Ok(()); // a datagram proves its session by its tag, not by attaching
     };
     let request: AttachRequest = decode(payload, "attach request").map_err(|e| e.to_string())?;
@@ -130,6 +150,7 @@ pub(crate) fn attach<S: ReplySink>(
         Status::Busy
     } else {
         attached.push(header.session);
+        shared.sessions.attached(header.session);
         Status::Ok
     };
     let payload = match status {
@@ -137,6 +158,44 @@ pub(crate) fn attach<S: ReplySink>(
         _ => Payload::empty(),
     };
     let _ = outbox.send(payload.seal(&Header::reply_to(header, status)), when);
+    Ok(())
+}
+
+/// Answers an Exterminate: stops the calls of a session that its restarted client left
+/// behind, if the request shows the session's secret. Whatever is not stopped (wrong
+/// secret, unknown session, finished call) counts as not running: the answer tells a
+/// stranger nothing about other clients' calls.
+pub(crate) fn exterminate<S: ReplySink>(
+    header: &Header,
+    payload: &[u8],
+    exchange: &mut Exchange<'_, S>,
+) -> Result<(), String> {
+    let (shared, outbox, when) = (exchange.shared, exchange.sink, exchange.when);
+    let request: ExterminateRequest =
+        decode(payload, "exterminate request").map_err(|e| e.to_string())?;
+    if request.calls.len() > MAX_EXTERMINATE_CALLS {
+        return Err(format!(
+            "an exterminate request named {} calls, over the limit of {MAX_EXTERMINATE_CALLS}",
+            request.calls.len()
+        ));
+    }
+    let mut answer = Exterminated {
+        killed: 0,
+        uncancellable: 0,
+        not_running: 0,
+    };
+    for (slot, seq) in request.calls {
+        let stopped = shared.running.stop_owned(
+            (header.session, slot, seq),
+            &request.secret,
+            KillReason::Exterminated,
+        );
+        answer.killed += stopped.killed;
+        answer.uncancellable += stopped.uncancellable;
+        answer.not_running += stopped.not_running;
+    }
+    let payload = Payload::encode(&answer).map_err(|e| e.to_string())?;
+    let _ = outbox.send(payload.seal(&Header::reply_to(header, Status::Ok)), when);
     Ok(())
 }
 

@@ -53,6 +53,13 @@ pub struct Limits {
     /// A session unused for this long may be forgotten when sessions are opened.
     /// Default 10 minutes.
     pub session_idle: Duration,
+    /// Client identities whose latest epoch is remembered (reincarnation). Over it, one
+    /// is forgotten. Default 16,384.
+    pub max_identities: usize,
+    /// Gentle reincarnation: the client of a datagram session not heard from for this
+    /// long cannot be found (a stream session's client cannot be found once no
+    /// connection is attached to it). Default 5 s.
+    pub owner_silence: Duration,
 }
 
 impl Default for Limits {
@@ -71,6 +78,8 @@ impl Default for Limits {
             session_bytes: 4 << 20,
             max_stored_reply: 64 << 10,
             session_idle: Duration::from_secs(600),
+            max_identities: 16_384,
+            owner_silence: Duration::from_secs(5),
         }
     }
 }

@@ -12,15 +12,20 @@
 mod answer;
 mod catch_unwind;
 mod connection;
+mod context;
 mod datagram;
 mod dispatch;
 mod handshake;
 mod limits;
 mod reply_sink;
+mod running;
 mod service;
 mod session;
 
+pub use context::{CallContext, Peer, context, invocation};
+pub(crate) use context::inherited;
 pub use limits::Limits;
+pub use running::KillReason;
 pub use service::{Reply, Service};
 pub use session::SessionStats;
 
@@ -47,16 +52,6 @@ pub struct Invocation {
     pub seq: u64,
 }
 
-tokio::task_local! {
-    static INVOCATION: Invocation;
-}
-
-/// The invocation id of the call this code runs in, inside a server method; None
-/// elsewhere.
-pub fn invocation() -> Option<Invocation> {
-    INVOCATION.try_with(|i| *i).ok()
-}
-
 /// How many calls run at once.
 ///
 /// `#[non_exhaustive]`: other dispatch modes may come (a thread pool, per-client order), so a `match` needs a `_` arm.
@@ -81,6 +76,9 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Every bound on what peers can make the server hold.
     pub limits: Limits,
+    /// What a new epoch of a client identity does to that identity's calls of older
+    /// epochs.
+    pub reincarnation: Reincarnation,
 }
 
 impl Default for ServerConfig {
@@ -91,8 +89,27 @@ impl Default for ServerConfig {
             },
             shutdown_grace: Duration::from_secs(10),
             limits: Limits::default(),
+            reincarnation: Reincarnation::Gentle,
         }
     }
+}
+
+/// What a server does when a client identity announces a new epoch (it restarted):
+/// which of the identity's calls from older epochs, orphans or not, it stops.
+///
+/// `#[non_exhaustive]`: other rules may come, so a `match` needs a `_` arm.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Reincarnation {
+    /// Nothing: older epochs' calls run to their end.
+    Off,
+    /// Reincarnation: every one of them.
+    Strict,
+    /// Gentle reincarnation: those whose client cannot be found (see
+    /// [`Limits::owner_silence`]); a client of an older epoch that is still connected
+    /// keeps its calls.
+    #[default]
+    Gentle,
 }
 
 /// What every connection of a server shares.
@@ -108,9 +125,50 @@ pub(crate) struct Shared {
     /// Bytes of large frames being read, over all connections ([`Limits::read_budget`]).
     read_budget: Arc<Semaphore>,
     counters: Counters,
+    /// The calls running as tasks, so that they can be stopped.
+    running: Arc<running::Running>,
 }
 
 impl Shared {
+    /// Session `session` announced `client`'s identity and epoch: when the epoch is new,
+    /// stops that identity's calls of older epochs as [`ServerConfig::reincarnation`]
+    /// says.
+    pub(crate) fn new_epoch(
+        &self,
+        session: u64,
+        client: &crate::wire::handshake::ClientEpoch,
+        now: std::time::Instant,
+    ) {
+        let key = self.sessions.identity_key(&client.identity);
+        let epoch = client.epoch;
+        if !self.sessions.announce(session, key, epoch) {
+            return;
+        }
+        let doomed: Vec<u64> = match self.config.reincarnation {
+            Reincarnation::Off => return,
+            Reincarnation::Strict => self.running.sessions_before(key, epoch),
+            Reincarnation::Gentle => self
+                .running
+                .sessions_before(key, epoch)
+                .into_iter()
+                .filter(|&s| self.sessions.owner_gone(s, now))
+                .collect(),
+        };
+        if doomed.is_empty() {
+            return;
+        }
+        let stopped = self.running.stop_where(
+            |session, (k, e)| k == key && e < epoch && doomed.contains(&session),
+            running::KillReason::Reincarnation,
+        );
+        tracing::info!(
+            epoch,
+            killed = stopped.killed,
+            uncancellable = stopped.uncancellable,
+            "a client identity started a new epoch: its orphans were stopped"
+        );
+    }
+
     /// The payload of a `BadSession` refusal of `session`.
     pub(crate) fn session_unknown(&self, session: u64) -> crate::wire::Payload {
         let unknown = crate::wire::handshake::SessionUnknown {
@@ -158,6 +216,23 @@ pub struct ServerStats {
     pub connections_timed_out: u64,
     /// The sessions and their stored replies.
     pub sessions: SessionStats,
+    /// Calls stopped before they finished, by reason.
+    pub killed: KilledStats,
+}
+
+/// Calls a server stopped before they finished, by reason (see [`KillReason`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct KilledStats {
+    /// Cancelled by their client.
+    pub cancelled: u64,
+    /// Past their deadline.
+    pub deadline: u64,
+    /// Expired: their client was not heard from within their quantum.
+    pub expired: u64,
+    /// Orphans stopped at their restarted client's request (extermination).
+    pub exterminated: u64,
+    /// Orphans of an older epoch of their client's identity (reincarnation).
+    pub reincarnation: u64,
 }
 
 /// A server being set up: register services, then serve.
@@ -272,6 +347,7 @@ impl Server {
                     .min(Semaphore::MAX_PERMITS),
             )),
             counters: Counters::default(),
+            running: Arc::default(),
             config: self.config,
         });
         let (stop, stopped) = watch::channel(false);
@@ -290,21 +366,21 @@ impl Server {
 trait StreamListener: Send + 'static {
     type Read: tokio::io::AsyncRead + Unpin + Send + 'static;
     type Write: crate::outbox::WriteHalf;
-    /// The next connection, split, with a name for the peer in logs.
+    /// The next connection, split, with its peer.
     fn accept(
         &self,
-    ) -> impl std::future::Future<Output = std::io::Result<(Self::Read, Self::Write, String)>> + Send;
+    ) -> impl std::future::Future<Output = std::io::Result<(Self::Read, Self::Write, Peer)>> + Send;
 }
 
 impl StreamListener for TcpListener {
     type Read = tokio::net::tcp::OwnedReadHalf;
     type Write = tokio::net::tcp::OwnedWriteHalf;
 
-    async fn accept(&self) -> std::io::Result<(Self::Read, Self::Write, String)> {
+    async fn accept(&self) -> std::io::Result<(Self::Read, Self::Write, Peer)> {
         let (stream, peer) = TcpListener::accept(self).await?;
         let _ = stream.set_nodelay(true);
         let (read, write) = stream.into_split();
-        Ok((read, write, peer.to_string()))
+        Ok((read, write, Peer::Tcp(peer)))
     }
 }
 
@@ -312,10 +388,10 @@ impl StreamListener for tokio::net::UnixListener {
     type Read = tokio::net::unix::OwnedReadHalf;
     type Write = tokio::net::unix::OwnedWriteHalf;
 
-    async fn accept(&self) -> std::io::Result<(Self::Read, Self::Write, String)> {
+    async fn accept(&self) -> std::io::Result<(Self::Read, Self::Write, Peer)> {
         let (stream, _) = tokio::net::UnixListener::accept(self).await?;
         let (read, write) = stream.into_split();
-        Ok((read, write, "unix peer".to_string()))
+        Ok((read, write, Peer::Unix))
     }
 }
 
@@ -451,7 +527,23 @@ impl ServerHandle {
             connections_refused: c.connections_refused.load(Ordering::Relaxed),
             connections_timed_out: c.connections_timed_out.load(Ordering::Relaxed),
             sessions: self.shared.sessions.stats(),
+            killed: {
+                let k = &self.shared.running.killed;
+                KilledStats {
+                    cancelled: k.get(KillReason::Cancelled),
+                    deadline: k.get(KillReason::Deadline),
+                    expired: k.get(KillReason::Expired),
+                    exterminated: k.get(KillReason::Exterminated),
+                    reincarnation: k.get(KillReason::Reincarnation),
+                }
+            },
         }
+    }
+
+    /// How many calls run as tasks now (those that had to wait; they are the ones that
+    /// can be stopped).
+    pub fn calls_waiting(&self) -> usize {
+        self.shared.running.len()
     }
 
     /// How many calls are running now.

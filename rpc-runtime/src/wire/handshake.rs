@@ -17,6 +17,10 @@ pub const MIN_OPEN_DATAGRAM: usize = 128;
 pub struct OpenRequest {
     /// How many slots (calls in flight at once) the client would like.
     pub slots: u32,
+    /// The client's identity and epoch, if it has one (reincarnation): a server that
+    /// sees a higher epoch of an identity than before stops that identity's calls of
+    /// older epochs, as its configuration says.
+    pub client: Option<ClientEpoch>,
     /// Zero bytes that make an Open datagram at least [`MIN_OPEN_DATAGRAM`] long; empty
     /// over streams.
     #[serde(with = "serde_bytes")]
@@ -55,4 +59,38 @@ pub struct SessionUnknown {
 pub struct AttachRequest {
     /// The secret the session was opened with.
     pub secret: Secret,
+}
+
+/// A client identity and the epoch it is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientEpoch {
+    /// The identity's secret: only its holders can announce its epochs (servers keep a
+    /// keyed hash of it, never the secret).
+    pub identity: Secret,
+    /// Grows at every start of a client with this identity.
+    pub epoch: u64,
+}
+
+/// The most calls one [`ExterminateRequest`] names.
+pub const MAX_EXTERMINATE_CALLS: usize = 4096;
+
+/// Payload of an Exterminate request; the request's `session` field names the session,
+/// its `seq` a nonce the answer copies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExterminateRequest {
+    /// The session's secret: proves that the sender owned the calls.
+    pub secret: Secret,
+    /// The calls to stop: (slot, seq) pairs, at most [`MAX_EXTERMINATE_CALLS`].
+    pub calls: Vec<(u32, u64)>,
+}
+
+/// Payload of the answer (status Ok) to an Exterminate request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Exterminated {
+    /// Calls that were running and were stopped.
+    pub killed: u32,
+    /// Calls that were running and opted out of cancellation: they run to their end.
+    pub uncancellable: u32,
+    /// Calls that were not running (finished, never arrived, or unknown).
+    pub not_running: u32,
 }

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The protocol version this runtime speaks. A message of another version is refused.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 
 /// `flags` bit: the client wants no reply (a `oneway` call, protocol R).
 pub const FLAG_ONEWAY: u8 = 1;
@@ -11,6 +11,10 @@ pub const FLAG_ONEWAY: u8 = 1;
 /// `flags` bit: the message ends with an 8-byte tag proving that its sender holds the
 /// session's secret (datagrams of a session, both ways; see [`crate::wire::tag`]).
 pub const FLAG_TAGGED: u8 = 2;
+
+/// `flags` bit of a request: its payload starts with a [`CallContext`](super::context::CallContext)
+/// (the caller's remaining time, an expiration quantum, metadata), then the arguments.
+pub const FLAG_CONTEXT: u8 = 4;
 
 /// The slot number of handshake messages ([`Kind::Open`], [`Kind::Attach`]) and their
 /// replies; never a call's slot.
@@ -43,6 +47,16 @@ pub enum Kind {
     /// The client proves it holds a session's secret, so that this stream connection
     /// may use the session (after a reconnection).
     Attach = 4,
+    /// The client gave up on call (`session`, `slot`, `seq`): the server stops it if it
+    /// runs. Sent in the session (attached connection, or tagged datagram); no answer.
+    Cancel = 5,
+    /// The client of `session` is alive: its calls' expiration quanta start again. Sent
+    /// in the session; no answer.
+    Renew = 6,
+    /// A restarted client asks the server to stop calls it left behind in `session`,
+    /// proving with the session's secret in the payload that it owned them
+    /// (extermination). Answered.
+    Exterminate = 7,
 }
 
 impl Kind {
@@ -54,6 +68,9 @@ impl Kind {
             2 => Some(Kind::Ack),
             3 => Some(Kind::Open),
             4 => Some(Kind::Attach),
+            5 => Some(Kind::Cancel),
+            6 => Some(Kind::Renew),
+            7 => Some(Kind::Exterminate),
             _ => None,
         }
     }
@@ -101,6 +118,10 @@ pub enum Status {
     /// The server is at a capacity limit (sessions per connection). Not executed.
     /// Payload: text.
     Busy = 12,
+    /// The server stopped the call before it finished: its client cancelled it, its
+    /// deadline passed, or it was an orphan. It may have done part of its work.
+    /// Payload: text (why).
+    Killed = 13,
 }
 
 impl Status {
@@ -120,6 +141,7 @@ impl Status {
             10 => Status::Misordered,
             11 => Status::IdReused,
             12 => Status::Busy,
+            13 => Status::Killed,
             _ => return None,
         })
     }
@@ -297,6 +319,11 @@ impl Header {
     /// Whether the message ends with a session tag.
     pub fn is_tagged(&self) -> bool {
         self.flags & FLAG_TAGGED != 0
+    }
+
+    /// Whether a request's payload starts with a call context.
+    pub fn has_context(&self) -> bool {
+        self.flags & FLAG_CONTEXT != 0
     }
 
     /// Writes the header into `out` in its wire form (postcard's, byte for byte); the
@@ -483,7 +510,7 @@ mod tests {
         assert_eq!(
             bytes,
             [
-                2, 0, 0, 0, 0xac, 0x02, 2, 1, 0, 7, 0xef, 0xfd, 0xb6, 0xf5, 0x0d, 1
+                3, 0, 0, 0, 0xac, 0x02, 2, 1, 0, 7, 0xef, 0xfd, 0xb6, 0xf5, 0x0d, 1
             ]
         );
         let worst = Header {

@@ -9,10 +9,11 @@
 //! header  = version:u8 kind:u8 flags:u8 status:u8
 //!           session:varint slot:varint seq:varint binding:varint object:varint
 //!           method:varint fingerprint:varint
-//! payload = postcard(arguments | results | exception | text | handshake)
+//! payload = [context] postcard(arguments | results | exception | text | handshake)
 //! tag     = 8 bytes, datagrams of a session only (see [`tag`])
 //! ```
 
+pub mod context;
 mod frame;
 pub mod handshake;
 mod header;
@@ -23,7 +24,7 @@ pub mod tag;
 
 pub use frame::{DEFAULT_MAX_FRAME, FrameError, FrameReader, LENGTH_PREFIX};
 pub use header::{
-    FLAG_ONEWAY, FLAG_TAGGED, HANDSHAKE_SLOT, Header, Kind, MAX_HEADER, ONEWAY_SLOT, Status,
+    FLAG_CONTEXT, FLAG_ONEWAY, FLAG_TAGGED, HANDSHAKE_SLOT, Header, Kind, MAX_HEADER, ONEWAY_SLOT, Status,
     VERSION,
 };
 pub use limited::MAX_DEPTH;

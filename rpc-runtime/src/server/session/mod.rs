@@ -31,6 +31,7 @@ use window::ReplayWindow;
 
 use super::limits::Limits;
 use super::reply_sink::ReplySink;
+use super::running::Owner;
 use crate::id::random_u64;
 use crate::wire::ONEWAY_SLOT;
 use crate::wire::tag::Secret;
@@ -71,7 +72,15 @@ struct Session {
     stored: usize,
     /// Position in the recency index.
     tick: u64,
+    /// When the client was last heard from in this session (a request, an
+    /// acknowledgement, a renewal, a cancel).
     last_used: Instant,
+    /// Opened over a stream connection (else over datagrams).
+    stream: bool,
+    /// Stream connections attached to it now.
+    streams: u32,
+    /// The client's identity key and epoch, if it announced them.
+    client: Option<(u64, u64)>,
 }
 
 impl Session {
@@ -89,6 +98,9 @@ struct Table {
     recency: BTreeMap<u64, u64>,
     tick: u64,
     stats: SessionStats,
+    /// The highest epoch seen of each client identity, by identity key; at most
+    /// [`Limits::max_identities`].
+    identities: FxHashMap<u64, u64>,
 }
 
 /// Every session of a server.
@@ -100,6 +112,9 @@ pub(crate) struct Sessions {
     /// other top bits was never this incarnation's (the converse may err, once in 65,536
     /// restarts, on the safe side: a stranger taken for a forgotten session).
     incarnation: u64,
+    /// Keys identity secrets into the table's keys (SipHash, keyed at random), so that
+    /// the table never holds a secret and nobody can choose keys that collide.
+    identities: std::hash::RandomState,
     table: Mutex<Table>,
 }
 
@@ -109,6 +124,7 @@ impl Sessions {
             limits,
             digest_seed: random_u64(),
             incarnation: random_u64() >> 48,
+            identities: std::hash::RandomState::new(),
             table: Mutex::new(Table::default()),
         }
     }
@@ -131,8 +147,9 @@ impl Sessions {
         xxhash_rust::xxh3::xxh3_64_with_seed(args, seed ^ fingerprint ^ u64::from(flags))
     }
 
-    /// Opens a session of at most `slots` slots: its id, secret and slot count.
-    pub fn open(&self, slots: u32, now: Instant) -> (u64, Secret, u32) {
+    /// Opens a session of at most `slots` slots, over a stream connection (attached to
+    /// it) or datagrams: its id, secret and slot count.
+    pub fn open(&self, slots: u32, stream: bool, now: Instant) -> (u64, Secret, u32) {
         let slots = slots.clamp(1, self.limits.max_slots.max(1));
         let mut secret = [0u8; 16];
         secret[..8].copy_from_slice(&random_u64().to_le_bytes());
@@ -157,6 +174,9 @@ impl Sessions {
             stored: 0,
             tick: 0,
             last_used: now,
+            stream,
+            streams: u32::from(stream),
+            client: None,
         };
         table.stats.bytes += session.cost();
         table.stats.opened += 1;
@@ -256,6 +276,90 @@ impl Sessions {
         slot.acknowledge(seq);
         let after = Held::of(slot);
         Held::charge(&mut session.stored, &mut table.stats, before, after);
+    }
+
+    /// The client of session `id` was heard from (a renewal, an acknowledgement...).
+    pub fn heard(&self, id: u64, now: Instant) {
+        self.table().touch(id, now);
+    }
+
+    /// When the client of session `id` was last heard from; None if it is not held.
+    pub fn last_heard(&self, id: u64) -> Option<tokio::time::Instant> {
+        let table = self.table();
+        let session = table.map.get(&id)?;
+        Some(tokio::time::Instant::from_std(session.last_used))
+    }
+
+    /// A stream connection attached session `id`.
+    pub fn attached(&self, id: u64) {
+        if let Some(session) = self.table().map.get_mut(&id) {
+            session.streams += 1;
+        }
+    }
+
+    /// A stream connection that had `ids` attached is gone.
+    pub fn detach(&self, ids: &[u64]) {
+        let mut table = self.table();
+        for id in ids {
+            if let Some(session) = table.map.get_mut(id) {
+                session.streams = session.streams.saturating_sub(1);
+            }
+        }
+    }
+
+    /// Who owns session `id`'s calls: its secret and client.
+    pub fn owner_of(&self, id: u64) -> Option<Owner> {
+        let table = self.table();
+        let session = table.map.get(&id)?;
+        Some(Owner {
+            secret: session.secret,
+            client: session.client,
+        })
+    }
+
+    /// The key of a client identity in this server's tables.
+    pub fn identity_key(&self, identity: &Secret) -> u64 {
+        use std::hash::BuildHasher;
+        self.identities.hash_one(identity)
+    }
+
+    /// Records that session `id` belongs to identity `key` in `epoch`; whether that
+    /// epoch is newer than any this server saw of the identity (so that its older
+    /// epochs' calls are orphans).
+    pub fn announce(&self, id: u64, key: u64, epoch: u64) -> bool {
+        let mut guard = self.table();
+        let table = &mut *guard;
+        if let Some(session) = table.map.get_mut(&id) {
+            session.client = Some((key, epoch));
+        }
+        let newer = table.identities.get(&key).is_none_or(|&seen| epoch > seen);
+        if newer {
+            if !table.identities.contains_key(&key)
+                && table.identities.len() >= self.limits.max_identities.max(1)
+            {
+                // Full: forget one. At worst, an old epoch of that identity announced
+                // again later is taken for a new one and stops calls of even older
+                // epochs, which are orphans all the same.
+                let victim = table.identities.keys().next().copied();
+                if let Some(victim) = victim {
+                    table.identities.remove(&victim);
+                }
+            }
+            table.identities.insert(key, epoch);
+        }
+        newer
+    }
+
+    /// Whether the client of session `id` cannot be found: the session is forgotten; or
+    /// it was opened over a stream and no stream connection is attached to it any more;
+    /// or it uses datagrams and was not heard from for [`Limits::owner_silence`].
+    pub fn owner_gone(&self, id: u64, now: Instant) -> bool {
+        let table = self.table();
+        match table.map.get(&id) {
+            None => true,
+            Some(s) if s.stream => s.streams == 0,
+            Some(s) => now.duration_since(s.last_used) >= self.limits.owner_silence,
+        }
     }
 
     pub fn stats(&self) -> SessionStats {
@@ -377,9 +481,9 @@ mod tests {
     fn a_session_runs_each_call_once_and_other_sessions_are_apart() {
         let sessions = Sessions::new(limits());
         let now = Instant::now();
-        let (a, _, slots) = sessions.open(100, now);
+        let (a, _, slots) = sessions.open(100, false, now);
         assert_eq!(slots, 4, "the grant is capped");
-        let (b, _, _) = sessions.open(4, now);
+        let (b, _, _) = sessions.open(4, false, now);
         let begin = |id, slot, seq| sessions.begin((id, slot, seq), 1, 0, false, None, now);
         assert_eq!(begin(a, 0, 1), Verdict::Run);
         assert_eq!(begin(b, 0, 1), Verdict::Run, "another session's slot 0");
@@ -405,7 +509,7 @@ mod tests {
             ..limits()
         });
         let now = Instant::now();
-        let ids: Vec<u64> = (0..3).map(|_| sessions.open(4, now).0).collect();
+        let ids: Vec<u64> = (0..3).map(|_| sessions.open(4, false, now).0).collect();
         // Use the first, so the second is the least recently used.
         assert_eq!(
             sessions.begin((ids[0], 0, 1), 1, 0, false, None, now),
@@ -432,12 +536,12 @@ mod tests {
             ..limits()
         });
         let t = Instant::now();
-        let a = sessions.open(1, t).0;
-        let b = sessions.open(1, t).0;
-        let c = sessions.open(1, t).0;
+        let a = sessions.open(1, false, t).0;
+        let b = sessions.open(1, false, t).0;
+        let c = sessions.open(1, false, t).0;
         assert!(sessions.secret(a).is_none() && sessions.secret(b).is_some());
         let later = t + std::time::Duration::from_secs(6);
-        sessions.open(1, later);
+        sessions.open(1, false, later);
         let stats = sessions.stats();
         assert!(sessions.secret(b).is_none() && sessions.secret(c).is_none());
         assert_eq!((stats.evicted, stats.expired, stats.sessions), (1, 2, 1));
@@ -450,7 +554,7 @@ mod tests {
             ..limits()
         });
         let now = Instant::now();
-        let (id, _, _) = sessions.open(4, now);
+        let (id, _, _) = sessions.open(4, false, now);
         for slot in 0..2 {
             sessions.begin((id, slot, 1), 1, 0, false, None, now);
             sessions.finish((id, slot, 1), Some(&[0; 60]));
@@ -473,7 +577,7 @@ mod tests {
             ..limits()
         });
         let now = Instant::now();
-        let (id, _, _) = sessions.open(4, now);
+        let (id, _, _) = sessions.open(4, false, now);
         sessions.begin((id, 0, 1), 1, 0, false, None, now);
         sessions.finish((id, 0, 1), Some(&[0; 60]));
         let held = sessions.stats().bytes;
