@@ -24,6 +24,7 @@ pub mod ledger_idl {
 }
 
 pub mod calc_trait;
+pub mod worker;
 pub mod echo;
 pub mod ledger;
 pub mod lossy;

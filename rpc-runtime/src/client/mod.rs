@@ -266,31 +266,9 @@ impl Channel {
             address: address.clone(),
             source,
         };
-        let config = &self.inner.config;
-        let conn = match config.transport {
-            Transport::Tcp => {
-                let stream =
-                    tokio::time::timeout(config.connect_timeout, TcpStream::connect(address))
-                        .await
-                        .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
-                        .map_err(error)?;
-                Connection::start_tcp(stream, config.max_frame, config.slots)
-            }
-            Transport::Udp => {
-                let socket = udp_socket(address).await.map_err(error)?;
-                Connection::start_datagram(socket, config.slots)
-            }
-            Transport::Unix => {
-                let stream = tokio::time::timeout(
-                    config.connect_timeout,
-                    tokio::net::UnixStream::connect(address),
-                )
-                .await
-                .map_err(|_| error(std::io::ErrorKind::TimedOut.into()))?
-                .map_err(error)?;
-                Connection::start_unix(stream, config.max_frame, config.slots)
-            }
-        };
+        let conn = open_connection(address, &self.inner.config)
+            .await
+            .map_err(error)?;
         // A handshake that fails, or is given up by a call out of time, must not leave
         // the connection's tasks reading a socket nobody will use.
         let unfinished = AbortOnDrop(Some(conn.clone()));
@@ -638,6 +616,35 @@ impl Drop for AbortOnDrop {
             conn.abort();
         }
     }
+}
+
+/// A new connection to `address` as `config` says, before any handshake.
+async fn open_connection(
+    address: &str,
+    config: &ChannelConfig,
+) -> std::io::Result<Arc<Connection>> {
+    let timed_out = |_| std::io::Error::from(std::io::ErrorKind::TimedOut);
+    Ok(match config.transport {
+        Transport::Tcp => {
+            let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(address))
+                .await
+                .map_err(timed_out)??;
+            Connection::start_tcp(stream, config.max_frame, config.slots)
+        }
+        Transport::Udp => {
+            let socket = udp_socket(address).await?;
+            Connection::start_datagram(socket, config.slots)
+        }
+        Transport::Unix => {
+            let stream = tokio::time::timeout(
+                config.connect_timeout,
+                tokio::net::UnixStream::connect(address),
+            )
+            .await
+            .map_err(timed_out)??;
+            Connection::start_unix(stream, config.max_frame, config.slots)
+        }
+    })
 }
 
 /// A UDP socket connected to `address`, bound to the unspecified address of its family.
