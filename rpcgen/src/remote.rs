@@ -167,6 +167,7 @@ fn method(
         span: places.at(&sig.ident),
         fingerprint: 0,
         semantics,
+        cancellable: true,
         params,
         result,
         result_span,
