@@ -7,6 +7,7 @@ fn main() -> Result<(), rpcgen::Error> {
         "idl/keywords.idl",
         "idl/calc.idl",
         "idl/ledger.idl",
+        "idl/orphans.idl",
     ])?;
     rpcgen::configure()
         .out_subdir("gen2")

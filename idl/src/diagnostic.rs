@@ -13,6 +13,9 @@ use std::sync::Arc;
 
 use crate::source::{SourceFile, SourceMap, Span};
 
+/// The "did you mean" of a diagnostic, shared with the `#[remote]` front end.
+pub use crate::check::scope::suggest;
+
 /// A place in a file with a short message about it.
 #[derive(Debug, Clone)]
 pub struct Label {

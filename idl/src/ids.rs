@@ -32,8 +32,9 @@
 //! the groups they refer to, so all of this is linear in the size of the model.
 //!
 //! An interface's fingerprint hashes `interface package.Name{...}` around its methods'
-//! signatures sorted by name. Doc comments, comments, white space and method order are
-//! left out. A method's fingerprint covers that method; the interface's covers all of
+//! signatures sorted by name. Doc comments, comments, white space, method order and the
+//! `uncancellable` attribute (the server's policy, see [`Method::cancellable`]) are left
+//! out. A method's fingerprint covers that method; the interface's covers all of
 //! its methods.
 
 use std::collections::HashMap;

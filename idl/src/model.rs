@@ -335,6 +335,12 @@ pub struct Method {
     pub fingerprint: u64,
     /// Its call semantics.
     pub semantics: Semantics,
+    /// Whether the server may stop its handler in the middle when its call is cancelled
+    /// (by the client, by the deadline, or as an orphan); false when the method is marked
+    /// `[uncancellable]`. A server-side policy: not part of the method's id or
+    /// fingerprint, so adding or removing the attribute keeps clients and servers
+    /// compatible.
+    pub cancellable: bool,
     /// Its parameters, in order.
     pub params: Vec<Param>,
     /// What it returns, if anything.
@@ -345,6 +351,12 @@ pub struct Method {
     pub raises: Option<QualifiedName>,
     /// Where the exception is named, when there is one.
     pub raises_span: Option<Span>,
+}
+
+impl Method {
+    /// The attribute that makes a method uncancellable (`cancellable: false`). It
+    /// combines with any semantics attribute, `oneway` included.
+    pub const UNCANCELLABLE: &'static str = "uncancellable";
 }
 
 /// A parameter of a method.

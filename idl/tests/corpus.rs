@@ -513,3 +513,84 @@ fn fingerprints_change_with_a_parameter_type() {
         _ => a.2 != b.2,
     }));
 }
+
+#[test]
+fn uncancellable_clears_the_flag_with_any_semantics() {
+    let model = check(
+        "package p;\n\
+         interface Api {\n\
+             plain();\n\
+             [uncancellable] steady();\n\
+             [idempotent, uncancellable] read();\n\
+             [uncancellable] [last_of_many] latest() -> u64;\n\
+             /// Runs to its end.\n\
+             [oneway]\n\
+             [uncancellable,] log(line: string);\n\
+         }\n",
+    );
+    let flags: Vec<(&str, Semantics, bool)> = model.packages[0].interfaces[0]
+        .methods
+        .iter()
+        .map(|m| (m.name.as_str(), m.semantics, m.cancellable))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("plain", Semantics::AtMostOnce, true),
+            ("steady", Semantics::AtMostOnce, false),
+            ("read", Semantics::AtLeastOnce, false),
+            ("latest", Semantics::LastOfMany, false),
+            ("log", Semantics::Maybe, false),
+        ]
+    );
+    assert_eq!(method(&model, "Api", "log").docs, ["Runs to its end."]);
+}
+
+#[test]
+fn uncancellable_changes_no_id_or_fingerprint() {
+    let base = api([0, 1, 2], "Record", "", "value");
+    let marked = base
+        .replace("[idempotent] get", "[idempotent, uncancellable] get")
+        .replace("    put(", "    [uncancellable] put(")
+        .replace("[oneway] ping", "[uncancellable] [oneway] ping");
+    assert_ne!(base, marked);
+    let marked_model = check(&marked);
+    assert!(
+        marked_model.packages[0].interfaces[0]
+            .methods
+            .iter()
+            .all(|m| !m.cancellable)
+    );
+    assert_eq!(ids(&marked_model), ids(&check(&base)));
+}
+
+#[test]
+fn uncancellable_twice_is_an_error_at_the_second() {
+    let text = "package p;\ninterface Api { [uncancellable] [idempotent, uncancellable] a(); }\n";
+    let err = idl::check_str("t.idl", text).unwrap_err();
+    let found: Vec<_> = err.iter().collect();
+    assert_eq!(found.len(), 1, "{err}");
+    let d = found[0];
+    assert_eq!(d.message, "repeated attribute `uncancellable`");
+    let second = text.rfind("uncancellable").unwrap();
+    assert_eq!(
+        d.primary.span.range(),
+        second..second + "uncancellable".len()
+    );
+}
+
+#[test]
+fn a_misspelt_uncancellable_is_an_unknown_attribute_with_a_suggestion() {
+    let err = idl::check_str(
+        "t.idl",
+        "package p;\ninterface Api { [uncancelable] a(); }\n",
+    )
+    .unwrap_err();
+    let shown = err.to_string();
+    assert!(
+        shown.contains("unknown attribute `uncancelable`"),
+        "{shown}"
+    );
+    assert!(shown.contains("did you mean `uncancellable`?"), "{shown}");
+    assert!(shown.contains("t.idl:2:18"), "{shown}");
+}

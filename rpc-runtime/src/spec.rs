@@ -25,8 +25,12 @@ pub struct MethodSpec {
     pub fingerprint: u64,
     /// Its call semantics.
     pub semantics: Semantics,
-    /// Whether the server may stop the handler in the middle (drop its future) when the
-    /// call is cancelled; false for `[uncancellable]` methods.
+    /// Whether the server may stop the method's handler in the middle (drop its future)
+    /// when the call is cancelled: by its client, by its deadline, or as an orphan. False
+    /// for methods marked `[uncancellable]` (`#[uncancellable]` in a `#[remote]` trait):
+    /// their handlers always run to their end, and may check for themselves whether the
+    /// call is still wanted ([`CallContext::is_cancelled`](crate::server::CallContext::is_cancelled)),
+    /// to stop early at a point of their choosing.
     pub cancellable: bool,
 }
 

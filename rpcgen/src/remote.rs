@@ -20,6 +20,8 @@
 //!   `#[out] x: &mut T` is `out`;
 //! - results `T`, `()` or `Result<T, E>` with `E` the method's exception;
 //! - `#[idempotent]`, `#[oneway]`, `#[last_of_many]` select the call semantics;
+//!   `#[uncancellable]`, with any of them or alone, makes the server run the method to
+//!   its end even when its call is cancelled;
 //! - types: `bool`, `u8`..`u64`, `i8`..`i64`, `f32`, `f64`, `String`, `Vec<u8>` or
 //!   `rpc_runtime::Bytes` (bytes),
 //!   `Vec<T>`, `Option<T>`, `HashMap<K, V>`, and user types named by a single identifier
@@ -122,7 +124,7 @@ fn method(
             "the server implements every method; remove the body",
         );
     }
-    let semantics = semantics(&f.attrs, errors);
+    let (semantics, cancellable) = attributes(&f.attrs, errors);
     let mut params = Vec::new();
     let mut receiver = false;
     for input in &sig.inputs {
@@ -167,6 +169,7 @@ fn method(
         span: places.at(&sig.ident),
         fingerprint: 0,
         semantics,
+        cancellable,
         params,
         result,
         result_span,
@@ -175,14 +178,33 @@ fn method(
     })
 }
 
-/// The semantics the method's attributes select.
-fn semantics(attrs: &[syn::Attribute], errors: &mut Errors) -> Semantics {
-    let mut chosen: Option<(&syn::Attribute, Semantics)> = None;
-    for attr in attrs {
-        let Some(&(name, s)) = Semantics::ATTRIBUTES
+/// What the method's attributes select: its semantics, and whether it is cancellable
+/// (`#[uncancellable]` makes it not). An attribute that is not one of these but is
+/// spelled close to one is refused: left alone, the generated trait would drop it
+/// silently.
+fn attributes(attrs: &[syn::Attribute], errors: &mut Errors) -> (Semantics, bool) {
+    let known = || {
+        Semantics::ATTRIBUTES
             .iter()
-            .find(|(n, _)| attr.path().is_ident(n))
-        else {
+            .map(|(n, _)| *n)
+            .chain([Method::UNCANCELLABLE])
+    };
+    let mut chosen: Option<(&syn::Attribute, Semantics)> = None;
+    let mut uncancellable: Option<&syn::Attribute> = None;
+    for attr in attrs {
+        let Some(name) = known().find(|n| attr.path().is_ident(n)) else {
+            let typo = attr
+                .path()
+                .get_ident()
+                .map(ToString::to_string)
+                .and_then(|written| idl::diagnostic::suggest(&written, known()));
+            if let Some(meant) = typo {
+                errors.add(
+                    &attr,
+                    format!("unknown attribute `#[{}]`", path_text(attr.path())),
+                    format!("did you mean `#[{meant}]`?"),
+                );
+            }
             continue;
         };
         if !matches!(attr.meta, syn::Meta::Path(_)) {
@@ -192,6 +214,18 @@ fn semantics(attrs: &[syn::Attribute], errors: &mut Errors) -> Semantics {
                 format!("write `#[{name}]`"),
             );
         }
+        let Some(&(_, s)) = Semantics::ATTRIBUTES.iter().find(|(n, _)| *n == name) else {
+            // `#[uncancellable]`, which goes with any semantics.
+            match uncancellable {
+                Some(_) => errors.add(
+                    &attr,
+                    format!("repeated attribute `#[{name}]`"),
+                    format!("write `#[{name}]` once"),
+                ),
+                None => uncancellable = Some(attr),
+            }
+            continue;
+        };
         match chosen {
             Some((first, _)) => errors.add(&attr,
                 "a method has exactly one call semantics",
@@ -203,7 +237,10 @@ fn semantics(attrs: &[syn::Attribute], errors: &mut Errors) -> Semantics {
             None => chosen = Some((attr, s)),
         }
     }
-    chosen.map_or(Semantics::AtMostOnce, |(_, s)| s)
+    (
+        chosen.map_or(Semantics::AtMostOnce, |(_, s)| s),
+        uncancellable.is_none(),
+    )
 }
 
 /// One typed parameter: by value `in`, `&mut T` `inout`, `#[out] &mut T` `out`.

@@ -17,6 +17,17 @@ fn generated_code_for_a_small_interface() {
 }
 
 #[test]
+fn generated_code_for_uncancellable_methods() {
+    let model = idl::load(&["tests/fixtures/uncancellable.idl"]).expect("the fixture is valid");
+    let files = rpcgen::generate(&model).unwrap();
+    assert_eq!(files.len(), 1);
+    let code = &files[0].code;
+    assert_eq!(code.matches("cancellable: false,").count(), 3, "{code}");
+    assert_eq!(code.matches("cancellable: true,").count(), 1, "{code}");
+    insta::assert_snapshot!(code);
+}
+
+#[test]
 fn the_builder_writes_files_only_when_they_change() {
     let out = std::env::temp_dir().join(format!("rpcgen-builder-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);

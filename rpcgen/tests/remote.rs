@@ -51,3 +51,138 @@ fn trait_errors_and_model_errors_are_reported_together() {
         "{found:?}"
     );
 }
+
+fn model(source: &str) -> idl::Model {
+    let item: syn::ItemTrait = syn::parse_str(source).expect("the trait parses");
+    rpcgen::remote::model_from_trait(&item, "p").unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn uncancellable_clears_the_flag_and_keeps_ids_and_fingerprints() {
+    let marked = model(
+        "pub trait Worker {
+            async fn work(&self, millis: u64) -> u64;
+            #[uncancellable]
+            async fn steady(&self, millis: u64) -> u64;
+            #[idempotent]
+            #[uncancellable]
+            async fn nap(&self, millis: u64) -> u64;
+            #[uncancellable]
+            #[oneway]
+            async fn note(&self, line: String);
+        }",
+    );
+    let flags: Vec<(&str, bool)> = marked.packages[0].interfaces[0]
+        .methods
+        .iter()
+        .map(|m| (m.name.as_str(), m.cancellable))
+        .collect();
+    assert_eq!(
+        flags,
+        [
+            ("work", true),
+            ("steady", false),
+            ("nap", false),
+            ("note", false)
+        ]
+    );
+    // The same interface written in the IDL: the same flags, ids and fingerprints.
+    let idl = idl::check_str(
+        "p.idl",
+        "package p; interface Worker {
+            work(millis: u64) -> u64;
+            [uncancellable] steady(millis: u64) -> u64;
+            [idempotent, uncancellable] nap(millis: u64) -> u64;
+            [uncancellable, oneway] note(line: string);
+        }",
+    )
+    .unwrap();
+    let facts = |m: &idl::Model| -> Vec<(String, u32, u64, idl::Semantics, bool)> {
+        m.packages[0].interfaces[0]
+            .methods
+            .iter()
+            .map(|m| {
+                (
+                    m.name.clone(),
+                    m.id,
+                    m.fingerprint,
+                    m.semantics,
+                    m.cancellable,
+                )
+            })
+            .collect()
+    };
+    assert_eq!(facts(&marked), facts(&idl));
+    // Without the attribute, only the flag changes.
+    let plain = model(
+        "pub trait Worker {
+            async fn work(&self, millis: u64) -> u64;
+            async fn steady(&self, millis: u64) -> u64;
+            #[idempotent]
+            async fn nap(&self, millis: u64) -> u64;
+            #[oneway]
+            async fn note(&self, line: String);
+        }",
+    );
+    let interface = |m: &idl::Model| m.packages[0].interfaces[0].fingerprint;
+    assert_eq!(interface(&plain), interface(&marked));
+    let without_flag = |m: &idl::Model| -> Vec<(String, u32, u64)> {
+        facts(m)
+            .into_iter()
+            .map(|(n, id, fp, _, _)| (n, id, fp))
+            .collect()
+    };
+    assert_eq!(without_flag(&plain), without_flag(&marked));
+    assert!(
+        plain.packages[0].interfaces[0]
+            .methods
+            .iter()
+            .all(|m| m.cancellable)
+    );
+}
+
+#[test]
+fn uncancellable_misspelt_repeated_or_with_arguments_is_refused() {
+    let found = errors(
+        "pub trait Worker {
+            #[uncancelable]
+            async fn a(&self);
+            #[uncancellable]
+            #[uncancellable]
+            async fn b(&self);
+            #[uncancellable(always)]
+            async fn c(&self);
+            #[idempotnt]
+            async fn d(&self);
+        }",
+    );
+    assert_eq!(found.len(), 4, "{found:?}");
+    assert_eq!(
+        found[0],
+        "unknown attribute `#[uncancelable]`\n\nhelp: did you mean `#[uncancellable]`?"
+    );
+    assert_eq!(
+        found[1],
+        "repeated attribute `#[uncancellable]`\n\nhelp: write `#[uncancellable]` once"
+    );
+    assert_eq!(
+        found[2],
+        "`#[uncancellable]` takes no arguments\n\nhelp: write `#[uncancellable]`"
+    );
+    assert_eq!(
+        found[3],
+        "unknown attribute `#[idempotnt]`\n\nhelp: did you mean `#[idempotent]`?"
+    );
+}
+
+#[test]
+fn other_attributes_are_left_alone() {
+    let m = model(
+        "pub trait Worker {
+            #[allow(unused)]
+            #[doc = \"Works.\"]
+            async fn work(&self);
+        }",
+    );
+    assert!(m.packages[0].interfaces[0].methods[0].cancellable);
+}

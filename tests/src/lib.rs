@@ -23,6 +23,12 @@ pub mod ledger_idl {
     rpc_runtime::include_idl!("ledger");
 }
 
+/// Long calls, one of them uncancellable, for the cancellation and orphan tests
+/// (`idl/orphans.idl`).
+pub mod orphans {
+    rpc_runtime::include_idl!("orphans");
+}
+
 pub mod calc_trait;
 pub mod worker;
 pub mod echo;

@@ -67,6 +67,7 @@ async fn unknown_methods_and_other_signatures_are_refused_without_running() {
         id: 0x1234_5678,
         fingerprint: 1,
         semantics: rpc_runtime::Semantics::AtMostOnce,
+        cancellable: true,
     };
     let err = client.call::<_, u32>(&MISSING, &()).await.unwrap_err();
     assert!(

@@ -1,6 +1,7 @@
-//! Interfaces: method attributes and the call semantics they select, parameter modes and
-//! `raises`. What needs the whole method built (method id collisions, `oneway`
-//! restrictions, map keys) is in [`crate::rules`], shared with the `#[remote]` front end.
+//! Interfaces: method attributes (the call semantics they select, and `uncancellable`),
+//! parameter modes and `raises`. What needs the whole method built (method id
+//! collisions, `oneway` restrictions, map keys) is in [`crate::rules`], shared with the
+//! `#[remote]` front end.
 
 use std::collections::HashSet;
 
@@ -30,7 +31,7 @@ fn check_method(
     drafts: &mut Vec<Draft>,
 ) -> Option<Method> {
     let before = drafts.len();
-    let semantics = semantics(&m.attrs, drafts);
+    let (semantics, cancellable) = attributes(&m.attrs, drafts);
     duplicates(m.params.iter().map(|p| &p.name), "parameter", drafts);
     let params: Vec<Option<Param>> = m
         .params
@@ -87,6 +88,7 @@ fn check_method(
         id,
         fingerprint: 0, // filled in by ids::assign_fingerprints once all types are known
         semantics,
+        cancellable,
         params: params.into_iter().collect::<Option<_>>()?,
         result: present(result)?,
         result_span: m.result.as_ref().map(type_span),
@@ -103,28 +105,33 @@ fn present<T>(part: Option<Option<T>>) -> Option<Option<T>> {
     }
 }
 
-/// The semantics the attributes select; reports unknown, repeated and conflicting ones.
-fn semantics(attrs: &[ast::Ident], drafts: &mut Vec<Draft>) -> Semantics {
+/// What a method's attributes select: its semantics, and whether it is cancellable.
+/// Reports unknown, repeated and conflicting attributes.
+fn attributes(attrs: &[ast::Ident], drafts: &mut Vec<Draft>) -> (Semantics, bool) {
+    let known = || {
+        Semantics::ATTRIBUTES
+            .iter()
+            .map(|(n, _)| *n)
+            .chain([Method::UNCANCELLABLE])
+    };
     let mut chosen: Option<(&ast::Ident, Semantics)> = None;
+    let mut cancellable = true;
     let mut seen: Vec<&ast::Ident> = Vec::new();
     for attr in attrs {
-        let Some(&(_, s)) = Semantics::ATTRIBUTES.iter().find(|(n, _)| *n == attr.name) else {
-            let mut known: Vec<String> = Semantics::ATTRIBUTES
-                .iter()
-                .map(|(n, _)| format!("`{n}`"))
-                .collect();
-            let last = known.pop().unwrap_or_default();
+        if !known().any(|n| n == attr.name) {
+            let mut names: Vec<String> = known().map(|n| format!("`{n}`")).collect();
+            let last = names.pop().unwrap_or_default();
             let mut d = Draft::new(
                 attr.span,
                 format!("unknown attribute `{}`", attr.name),
-                format!("expected {} or {last}", known.join(", ")),
+                format!("expected {} or {last}", names.join(", ")),
             );
-            if let Some(s) = suggest(&attr.name, Semantics::ATTRIBUTES.iter().map(|(n, _)| *n)) {
+            if let Some(s) = suggest(&attr.name, known()) {
                 d = d.help(format!("did you mean `{s}`?"));
             }
             drafts.push(d);
             continue;
-        };
+        }
         if let Some(first) = seen.iter().find(|a| a.name == attr.name) {
             drafts.push(
                 Draft::new(
@@ -137,6 +144,11 @@ fn semantics(attrs: &[ast::Ident], drafts: &mut Vec<Draft>) -> Semantics {
             continue;
         }
         seen.push(attr);
+        let Some(&(_, s)) = Semantics::ATTRIBUTES.iter().find(|(n, _)| *n == attr.name) else {
+            // `uncancellable`, the only other known attribute, goes with any semantics.
+            cancellable = false;
+            continue;
+        };
         match chosen {
             Some((first, _)) => drafts.push(
                 Draft::new(
@@ -155,5 +167,8 @@ fn semantics(attrs: &[ast::Ident], drafts: &mut Vec<Draft>) -> Semantics {
             None => chosen = Some((attr, s)),
         }
     }
-    chosen.map_or(Semantics::AtMostOnce, |(_, s)| s)
+    (
+        chosen.map_or(Semantics::AtMostOnce, |(_, s)| s),
+        cancellable,
+    )
 }

@@ -9,7 +9,7 @@
 
 mod methods;
 mod recursion;
-mod scope;
+pub(crate) mod scope;
 
 use std::collections::HashMap;
 

@@ -100,6 +100,10 @@ pub fn method_docs(m: &Method, names: &Names, side: Side) -> TokenStream {
     };
     lines.push(String::new());
     lines.extend(wrap(semantics_doc(m.semantics, side), WIDTH, ""));
+    if !m.cancellable {
+        lines.push(String::new());
+        lines.extend(wrap(uncancellable_doc(side), WIDTH, ""));
+    }
     let modes: Vec<String> = m
         .params
         .iter()
@@ -139,6 +143,20 @@ pub fn method_docs(m: &Method, names: &Names, side: Side) -> TokenStream {
         lines.extend(modes);
     }
     docs(&lines, String::new)
+}
+
+/// What `[uncancellable]` means, for the docs of a method marked so.
+fn uncancellable_doc(side: Side) -> &'static str {
+    match side {
+        Side::Client => {
+            "Uncancellable: once the server runs it, it runs to its end even when the \
+             call is cancelled (dropped, or past its deadline)."
+        }
+        Side::Server => {
+            "Uncancellable: runs to its end even when its call is cancelled (by the \
+             client, by its deadline, or as an orphan)."
+        }
+    }
 }
 
 /// What a method's call semantics promise, in words, for its docs.
@@ -199,6 +217,7 @@ pub fn facts(interface: &Interface, names: &Names) -> TokenStream {
             Semantics::AtMostOnce => quote!(AtMostOnce),
             Semantics::LastOfMany => quote!(LastOfMany),
         };
+        let cancellable = m.cancellable;
         let doc = format!(" `{}`: id, fingerprint and call semantics.", m.name);
         quote! {
             #[doc = #doc]
@@ -207,6 +226,7 @@ pub fn facts(interface: &Interface, names: &Names) -> TokenStream {
                 id: #id,
                 fingerprint: #fp,
                 semantics: ::rpc_runtime::Semantics::#semantics,
+                cancellable: #cancellable,
             };
         }
     });
