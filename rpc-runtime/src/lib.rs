@@ -50,11 +50,11 @@ pub use client::{
     Transport,
 };
 pub use error::{CallError, ConnectError, Outcome};
+pub use metadata::Metadata;
 pub use server::{
     Concurrency, Limits, Reply, Server, ServerConfig, ServerHandle, ServerStats, Service,
     SessionStats,
 };
-pub use metadata::Metadata;
 pub use shared_bytes::Bytes;
 pub use spec::{InterfaceSpec, MethodSpec, Semantics};
 

@@ -50,14 +50,23 @@ impl Propagator for W3cTraceContext {
             .map(|(trace, _)| trace)
             .unwrap_or_else(|| (u128::from(random_u64()) << 64) | u128::from(random_u64()));
         let id = random_u64().max(1);
-        span.record("trace_id", tracing::field::display(format_args!("{trace:032x}")));
+        span.record(
+            "trace_id",
+            tracing::field::display(format_args!("{trace:032x}")),
+        );
         metadata.insert(TRACEPARENT, format!("00-{trace:032x}-{id:016x}-01"));
     }
 
     fn extract(&self, metadata: &Metadata, span: &Span) {
         if let Some((trace, parent)) = metadata.get(TRACEPARENT).and_then(parse_traceparent) {
-            span.record("trace_id", tracing::field::display(format_args!("{trace:032x}")));
-            span.record("parent_id", tracing::field::display(format_args!("{parent:016x}")));
+            span.record(
+                "trace_id",
+                tracing::field::display(format_args!("{trace:032x}")),
+            );
+            span.record(
+                "parent_id",
+                tracing::field::display(format_args!("{parent:016x}")),
+            );
         }
     }
 }
@@ -71,7 +80,9 @@ pub fn set_propagator(propagator: impl Propagator) -> bool {
 }
 
 fn propagator() -> &'static dyn Propagator {
-    PROPAGATOR.get_or_init(|| Box::new(W3cTraceContext)).as_ref()
+    PROPAGATOR
+        .get_or_init(|| Box::new(W3cTraceContext))
+        .as_ref()
 }
 
 /// Parses `00-<32 hex trace id>-<16 hex parent id>-<2 hex flags>`; None for anything
@@ -161,8 +172,14 @@ mod tests {
         .collect();
         let sent = outgoing(&Span::none(), Some(&own), Some(&parent));
         let value = &sent.iter().find(|(k, _)| k == TRACEPARENT).unwrap().1;
-        assert!(value.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"), "{value}");
-        assert!(!value.contains("00f067aa0ba902b7"), "a new parent id: {value}");
+        assert!(
+            value.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "{value}"
+        );
+        assert!(
+            !value.contains("00f067aa0ba902b7"),
+            "a new parent id: {value}"
+        );
         assert_eq!(sent.iter().find(|(k, _)| k == "token").unwrap().1, "t");
     }
 }

@@ -30,8 +30,8 @@ pub mod orphans {
 }
 
 pub mod calc_trait;
-pub mod worker;
 pub mod echo;
 pub mod ledger;
 pub mod lossy;
 pub mod raw;
+pub mod worker;

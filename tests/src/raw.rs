@@ -60,6 +60,7 @@ impl RawStream {
     pub async fn open(&mut self, slots: u32) -> (u64, Secret) {
         let header = Header::control(Kind::Open, 0, HANDSHAKE_SLOT, 42);
         let request = OpenRequest {
+            client: None,
             slots,
             padding: Vec::new(),
         };
@@ -136,6 +137,7 @@ impl RawDatagram {
     pub async fn open(&self, slots: u32) -> (u64, Secret) {
         let header = Header::control(Kind::Open, 0, HANDSHAKE_SLOT, 44);
         let request = OpenRequest {
+            client: None,
             slots,
             padding: vec![0; MIN_OPEN_DATAGRAM],
         };

@@ -1,6 +1,6 @@
 //! The `Worker` service of `idl/orphans.idl`: long calls that count how they end (ran to
 //! their end, or dropped in the middle), note the context they saw, and, for `relay`,
-//! call the next server of a chain.
+//! call the next server of a chain (it returns how many servers the call went through).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -63,7 +63,10 @@ impl Work {
 
     /// When the handlers that were dropped were dropped.
     pub fn dropped_at(&self) -> Vec<Instant> {
-        self.dropped_at.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.dropped_at
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// The contexts seen so far.
@@ -149,7 +152,7 @@ impl Worker for Arc<Work> {
             (Some(next), 1..) => next.relay(hops - 1, millis).await.unwrap_or(0),
             _ => {
                 tokio::time::sleep(Duration::from_millis(millis)).await;
-                millis
+                0
             }
         };
         tracker.finish();

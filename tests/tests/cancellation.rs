@@ -5,13 +5,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rpc_runtime::{CallError, Channel, ChannelConfig, Server, ServerConfig, ServerHandle, Transport};
+use rpc_runtime::{
+    CallError, Channel, ChannelConfig, Server, ServerConfig, ServerHandle, Transport,
+};
 use tests::orphans::{WorkerClient, WorkerServer};
 use tests::worker::Work;
 
 async fn serve(work: &Arc<Work>, transport: Transport) -> ServerHandle {
-    let server = Server::with_config(ServerConfig::default())
-        .add_service(WorkerServer::from_arc(work.clone()));
+    let server =
+        Server::with_config(ServerConfig::default()).add_service(WorkerServer::new(work.clone()));
     match transport {
         Transport::Udp => server.bind_udp("127.0.0.1:0").await,
         _ => server.bind("127.0.0.1:0").await,
@@ -25,7 +27,11 @@ async fn client(server: &ServerHandle, timeout: Duration) -> WorkerClient {
         timeout,
         ..ChannelConfig::default()
     };
-    WorkerClient::new(Channel::connect_with(server.address(), config).await.expect("connect"))
+    WorkerClient::new(
+        Channel::connect_with(server.address(), config)
+            .await
+            .expect("connect"),
+    )
 }
 
 /// Waits (at most 5 s) until `done` holds.
@@ -57,7 +63,9 @@ async fn a_deadline_of_50_ms_drops_a_10_s_handler_on_the_server_within_a_few_ms(
         assert_eq!(work.counts(), (1, 0, 1));
         let stats = server.stats().killed;
         assert_eq!(stats.deadline + stats.cancelled, 1, "{stats:?}");
-        let remaining = work.seen()[0].remaining.expect("a deadline came with the call");
+        let remaining = work.seen()[0]
+            .remaining
+            .expect("a deadline came with the call");
         assert!(remaining <= Duration::from_millis(50), "{remaining:?}");
         assert_eq!(server.calls_waiting(), 0);
     }
@@ -90,11 +98,17 @@ async fn an_uncancellable_method_runs_to_its_end_and_sees_that_it_was_cancelled(
     let work = Work::new();
     let server = serve(&work, Transport::Tcp).await;
     let client = client(&server, Duration::from_millis(50)).await;
-    let error = client.steady(300).await.expect_err("too slow for its caller");
+    let error = client
+        .steady(300)
+        .await
+        .expect_err("too slow for its caller");
     assert!(matches!(error, CallError::Timeout(_)), "{error}");
     eventually("it ends", || work.counts().1 == 1).await;
     assert_eq!(work.counts(), (1, 1, 0));
-    assert_eq!(work.saw_cancelled.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(
+        work.saw_cancelled.load(std::sync::atomic::Ordering::SeqCst),
+        1
+    );
 }
 
 #[tokio::test]
@@ -111,8 +125,9 @@ async fn cancelling_at_the_client_stops_a_chain_of_three_servers() {
     let timed = client.clone().with_timeout(Duration::from_millis(100));
     let error = timed.relay(2, 10_000).await.expect_err("too slow");
     assert!(matches!(error, CallError::Timeout(_)), "{error}");
-    for work in [&first, &middle, &last] {
-        eventually("every hop is dropped", || work.counts().2 == 1).await;
+    for (hop, work) in [&first, &middle, &last].into_iter().enumerate() {
+        let what = format!("hop {hop} is dropped: {:?}", work.counts());
+        eventually(&what, || work.counts().2 == 1).await;
     }
     let remaining: Vec<Duration> = [&first, &middle, &last]
         .iter()

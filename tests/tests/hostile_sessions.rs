@@ -151,6 +151,7 @@ async fn datagrams_without_the_secret_are_dropped_and_nothing_is_amplified() {
     // An Open too small to pay for its answer gets none.
     let open = Payload::encode(&rpc_runtime::wire::handshake::OpenRequest {
         slots: 4,
+        client: None,
         padding: Vec::new(),
     })
     .unwrap()

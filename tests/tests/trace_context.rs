@@ -21,7 +21,8 @@ struct Fields<'a>(&'a mut HashMap<String, String>);
 
 impl Visit for Fields<'_> {
     fn record_debug(&mut self, field: &Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_string(), format!("{value:?}"));
+        self.0
+            .insert(field.name().to_string(), format!("{value:?}"));
     }
     fn record_str(&mut self, field: &Field, value: &str) {
         self.0.insert(field.name().to_string(), value.to_string());
@@ -44,7 +45,7 @@ impl<S: tracing::Subscriber> Layer<S> for Spans {
 
 async fn serve(work: &Arc<Work>) -> ServerHandle {
     Server::new()
-        .add_service(WorkerServer::from_arc(work.clone()))
+        .add_service(WorkerServer::new(work.clone()))
         .bind("127.0.0.1:0")
         .await
         .expect("bind")

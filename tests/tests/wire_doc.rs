@@ -56,6 +56,7 @@ fn the_worked_example_of_the_protocol_doc_is_what_goes_on_the_wire() {
 fn the_open_example_of_the_protocol_doc_is_what_goes_on_the_wire() {
     let open = Payload::encode(&OpenRequest {
         slots: 4,
+        client: None,
         padding: Vec::new(),
     })
     .unwrap()

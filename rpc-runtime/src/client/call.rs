@@ -165,7 +165,10 @@ impl<'c> Call<'c> {
         if !span.is_disabled() {
             span.record("rpc.attempts", self.history.attempts);
             match &result {
-                Ok(incoming) => span.record("rpc.outcome", tracing::field::debug(incoming.header.status())),
+                Ok(incoming) => span.record(
+                    "rpc.outcome",
+                    tracing::field::debug(incoming.header.status()),
+                ),
                 Err(e) => span.record("rpc.outcome", e.label()),
             };
         }
@@ -230,8 +233,7 @@ impl<'c> Call<'c> {
         let quantum = channel.config().quantum;
         let context = ContextOut {
             // At least 1: 0 would mean "no deadline".
-            deadline_micros: micros(self.deadline.saturating_duration_since(Instant::now()))
-                .max(1),
+            deadline_micros: micros(self.deadline.saturating_duration_since(Instant::now())).max(1),
             quantum_micros: quantum.map_or(0, micros),
             metadata,
         };
@@ -500,7 +502,11 @@ impl Drop for CancelOnDrop<'_> {
 
 /// Renews `session` every third of `quantum` while a call waits (expiration), for as
 /// long as it waits; calls waiting together share one renewal per period.
-async fn renew(conn: &Connection, session: &ClientSession, quantum: Duration) -> std::convert::Infallible {
+async fn renew(
+    conn: &Connection,
+    session: &ClientSession,
+    quantum: Duration,
+) -> std::convert::Infallible {
     let every = quantum / 3;
     loop {
         tokio::time::sleep(every).await;

@@ -17,8 +17,8 @@ use serde::de::DeserializeOwned;
 use tokio::net::TcpStream;
 
 use crate::error::{CallError, ConnectError, Outcome};
-use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
 use crate::metadata::Metadata;
+use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
 use crate::wire::context::ContextOut;
 use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
 use call::Call;

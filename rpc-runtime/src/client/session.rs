@@ -177,12 +177,12 @@ pub(crate) async fn open(
     } else {
         Vec::new()
     };
-    let payload =
-        Payload::encode(&OpenRequest {
+    let payload = Payload::encode(&OpenRequest {
         slots,
         client,
         padding,
-    }).map_err(std::io::Error::other)?;
+    })
+    .map_err(std::io::Error::other)?;
     let reply = exchange(conn, Kind::Open, 0, payload, timeout).await?;
     match reply.header.status() {
         Some(Status::Ok) => {

@@ -4,8 +4,8 @@
 //! retransmission of a stopped at-most-once call gets it, and does not run again.
 
 use super::Shared;
-use super::running::KillReason;
 use super::reply_sink::ReplySink;
+use super::running::KillReason;
 use super::service::Reply;
 use crate::outbox::When;
 use crate::wire::{Header, Payload, Status};
@@ -43,7 +43,8 @@ impl Answer {
                 (Status::Killed, Payload::of(reason.text()))
             }
         };
-        self.span.record("rpc.outcome", tracing::field::debug(status));
+        self.span
+            .record("rpc.outcome", tracing::field::debug(status));
         let mut message = payload.seal(&Header::reply_to(&self.header, status));
         let max_frame = outbox.max_message(shared.config.limits.max_frame);
         if message.len() > max_frame {

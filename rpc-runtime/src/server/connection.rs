@@ -17,8 +17,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use super::Shared;
-use super::dispatch::{Exchange, accept};
 use super::context::Peer;
+use super::dispatch::{Exchange, accept};
 use super::handshake::{Origin, authenticate};
 use crate::outbox::{Outbox, When, WriteHalf};
 use crate::wire::FrameReader;

@@ -91,8 +91,7 @@ impl CallContext {
     /// or an orphan). A cancellable handler is dropped at its next `.await` and never
     /// sees this; an `[uncancellable]` one runs on and may check it at safe points.
     pub fn is_cancelled(&self) -> bool {
-        self.cancel_reason().is_some()
-            || self.deadline.is_some_and(|d| d <= Instant::now())
+        self.cancel_reason().is_some() || self.deadline.is_some_and(|d| d <= Instant::now())
     }
 
     /// Why the call was asked to stop, if it was (a passed deadline is only reported here
@@ -139,7 +138,5 @@ pub fn invocation() -> Option<Invocation> {
 /// The part of the context a call made from inside a handler inherits: its deadline and
 /// its metadata (the trace context among them).
 pub(crate) fn inherited() -> Option<(Option<Instant>, Option<Arc<Metadata>>)> {
-    CONTEXT
-        .try_with(|c| (c.deadline, c.metadata.clone()))
-        .ok()
+    CONTEXT.try_with(|c| (c.deadline, c.metadata.clone())).ok()
 }

@@ -24,18 +24,18 @@ use tokio::task::JoinSet;
 
 use super::answer::Answer;
 use super::catch_unwind::CatchUnwind;
+use super::context::CallContext;
 use super::handshake::{Checked, Origin, Proof, attach, exterminate, open, peer_hash};
 use super::reply_sink::ReplySink;
-use super::context::CallContext;
 use super::running::{KillReason, KillSwitch, Limits, supervise};
 use super::service::{Handler, Service};
 use super::session::Verdict;
 use super::{Invocation, Shared};
 use crate::metadata::Metadata;
-use crate::trace;
-use crate::wire::context::RequestContext;
 use crate::outbox::When;
 use crate::spec::{MethodSpec, Semantics};
+use crate::trace;
+use crate::wire::context::RequestContext;
 use crate::wire::received::sharing;
 use crate::wire::{FLAG_ONEWAY, Header, Kind, Message, Payload, Status};
 

@@ -65,7 +65,9 @@ pub(crate) fn authenticate<'m>(
     let (header, payload) = Message::parse(message).map_err(|e| e.to_string())?;
     let proof = match origin {
         _ if header.session == 0 => Proof::None,
-        Origin::Stream { attached, .. } if attached.contains(&header.session) => Proof::Session(None),
+        Origin::Stream { attached, .. } if attached.contains(&header.session) => {
+            Proof::Session(None)
+        }
         Origin::Stream { .. } => Proof::Unknown,
         Origin::Datagram { .. } if header.is_tagged() => {
             let (covered, found) = tag::split(message).ok_or("a datagram too short for its tag")?;

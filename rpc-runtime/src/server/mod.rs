@@ -22,8 +22,8 @@ mod running;
 mod service;
 mod session;
 
-pub use context::{CallContext, Peer, context, invocation};
 pub(crate) use context::inherited;
+pub use context::{CallContext, Peer, context, invocation};
 pub use limits::Limits;
 pub use running::KillReason;
 pub use service::{Reply, Service};

@@ -60,8 +60,12 @@ impl KillReason {
         match self {
             KillReason::Cancelled => "the call was cancelled by its client",
             KillReason::Deadline => "the call's deadline passed on the server",
-            KillReason::Expired => "the call expired: its client was not heard from within its quantum",
-            KillReason::Exterminated => "the call was an orphan, stopped at its restarted client's request",
+            KillReason::Expired => {
+                "the call expired: its client was not heard from within its quantum"
+            }
+            KillReason::Exterminated => {
+                "the call was an orphan, stopped at its restarted client's request"
+            }
             KillReason::Reincarnation => "the call was an orphan of an earlier epoch of its client",
         }
     }
@@ -241,7 +245,11 @@ impl Running {
         let mut sessions: Vec<u64> = self
             .calls()
             .iter()
-            .filter(|(_, e)| e.owner.and_then(|o| o.client).is_some_and(|(k, ep)| k == key && ep < epoch))
+            .filter(|(_, e)| {
+                e.owner
+                    .and_then(|o| o.client)
+                    .is_some_and(|(k, ep)| k == key && ep < epoch)
+            })
             .map(|(id, _)| id.0)
             .collect();
         sessions.sort_unstable();
@@ -321,7 +329,6 @@ pub(crate) async fn supervise<F: Future + Unpin>(
         tokio::select! {
             biased;
             reason = switch.killed() => break reason,
-            output = &mut call => return Ok(output),
             _ = tokio::time::sleep_until(deadline), if limits.deadline.is_some() => {
                 switch.kill(KillReason::Deadline);
                 break KillReason::Deadline;
@@ -337,6 +344,9 @@ pub(crate) async fn supervise<F: Future + Unpin>(
                     }
                 }
             }
+            // Last: a handler whose own wait ends at its deadline (a call it made, which
+            // inherited the deadline) is stopped, not let go on past it.
+            output = &mut call => return Ok(output),
         }
     };
     drop(call);

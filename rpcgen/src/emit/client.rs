@@ -53,6 +53,16 @@ pub fn client(interface: &Interface, names: &Names) -> TokenStream {
                 Self { client: self.client.clone().with_retry(retry) }
             }
 
+            /// The same client, sending `key` = `value` in the metadata of every call; the
+            /// server's handler reads it from its call context.
+            pub fn with_metadata(
+                &self,
+                key: impl ::core::convert::Into<::std::string::String>,
+                value: impl ::core::convert::Into<::std::string::String>,
+            ) -> Self {
+                Self { client: self.client.clone().with_metadata(key, value) }
+            }
+
             #(#methods)*
         }
     }

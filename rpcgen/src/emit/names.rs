@@ -119,7 +119,13 @@ pub const WIRE_REQUEST: [&str; 2] = ["RequestRef", "Request"];
 pub const WIRE_REPLY: [&str; 2] = ["ReplyRef", "Reply"];
 
 /// The methods every generated client has besides the interface's (see `client.rs`).
-pub const CLIENT_METHODS: [&str; 4] = ["new", "from_client", "with_timeout", "with_retry"];
+pub const CLIENT_METHODS: [&str; 5] = [
+    "new",
+    "from_client",
+    "with_timeout",
+    "with_retry",
+    "with_metadata",
+];
 
 /// Names the generated methods use beside the parameters: the local variables of the
 /// client and server bodies and the reply's result field (see `client.rs`, `server.rs`).
