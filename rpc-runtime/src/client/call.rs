@@ -24,6 +24,8 @@ use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::connection::{Connection, Incoming};
+use super::orphans::LogTicket;
+use super::remedies;
 use super::session::{ClientSession, SlotLease};
 use super::{Channel, Client, RetryPolicy, binding, check_metadata, unreached};
 use crate::error::{CallError, ConnectError, Outcome};
@@ -85,6 +87,9 @@ struct Invocation {
     lease: SlotLease,
     /// When its first request went out.
     first_sent: Option<Instant>,
+    /// Its record in the channel's call log (extermination), under the id it was
+    /// logged with; closed when the invocation ends.
+    logged: Option<((u64, u32, u64), LogTicket)>,
 }
 
 /// How an attempt ended, when the call goes on.
@@ -222,6 +227,7 @@ impl<'c> Call<'c> {
             return Err(CallError::Protocol("a connection without a session".into()));
         };
         let id = self.invocation(&channel, &session).await?.lease.id();
+        self.log(&channel, id, session.secret).await?;
         let span = tracing::Span::current();
         if !span.is_disabled() {
             let (s, slot, seq) = id;
@@ -352,6 +358,7 @@ impl<'c> Call<'c> {
                     channel: channel.clone(),
                     lease,
                     first_sent: None,
+                    logged: None,
                 });
             }
         }
@@ -359,6 +366,32 @@ impl<'c> Call<'c> {
             Some(invocation) => Ok(invocation),
             None => unreachable!("an invocation was just made"),
         }
+    }
+
+    /// Records invocation `id` in the channel's call log before its request first goes
+    /// out (again under a new number, for last-of-many).
+    async fn log<E>(
+        &mut self,
+        channel: &Channel,
+        id: (u64, u32, u64),
+        secret: [u8; 16],
+    ) -> Result<(), CallError<E>> {
+        let Some(log) = &channel.config().call_log else {
+            return Ok(());
+        };
+        let Some(invocation) = &mut self.invocation else {
+            return Ok(());
+        };
+        if invocation.logged.as_ref().is_some_and(|(logged, _)| *logged == id) {
+            return Ok(());
+        }
+        invocation.logged = None; // an older number's record is closed first
+        let call = remedies::logged_call(channel, id, secret);
+        let ticket = log.begin_async(call).await.map_err(|e| {
+            CallError::connection(format!("cannot log the call: {e}"), Outcome::NotExecuted)
+        })?;
+        invocation.logged = Some((id, ticket));
+        Ok(())
     }
 
     /// What an answer means: the reply, or a refusal that another attempt may overcome.

@@ -4,6 +4,8 @@
 mod binding;
 mod call;
 mod connection;
+pub mod orphans;
+mod remedies;
 mod replies;
 mod session;
 
@@ -105,6 +107,16 @@ pub struct ChannelConfig {
     /// the calls of a client that died (or was cut off) are stopped. None: calls never
     /// expire.
     pub quantum: Option<Duration>,
+    /// Extermination (an orphan remedy): every call is recorded in this log before its
+    /// request first goes out, and closed when it ends, so that after a crash the next
+    /// run finds the calls left running ([`orphans::CallLog::open`]) and has their
+    /// servers stop them ([`orphans::exterminate`]). None: no log.
+    pub call_log: Option<Arc<orphans::CallLog>>,
+    /// Reincarnation (an orphan remedy): the sessions this channel opens carry this
+    /// identity and epoch, and its server is remembered in the identity's file, so that
+    /// a restart announces its new epoch there ([`orphans::announce`]). None: no
+    /// identity.
+    pub incarnation: Option<Arc<orphans::Incarnation>>,
 }
 
 impl Default for ChannelConfig {
@@ -118,6 +130,8 @@ impl Default for ChannelConfig {
             max_frame: DEFAULT_MAX_FRAME,
             slots: 256,
             quantum: None,
+            call_log: None,
+            incarnation: None,
         }
     }
 }
@@ -303,7 +317,9 @@ impl Channel {
             }
             session.mark_lost();
         }
-        let session = session::open(conn, self.inner.config.slots, None, timeout).await?;
+        let session =
+            session::open(conn, self.inner.config.slots, self.client_epoch(), timeout).await?;
+        self.remember_server().await;
         *self
             .inner
             .session
