@@ -382,7 +382,11 @@ impl<'c> Call<'c> {
         let Some(invocation) = &mut self.invocation else {
             return Ok(());
         };
-        if invocation.logged.as_ref().is_some_and(|(logged, _)| *logged == id) {
+        if invocation
+            .logged
+            .as_ref()
+            .is_some_and(|(logged, _)| *logged == id)
+        {
             return Ok(());
         }
         invocation.logged = None; // an older number's record is closed first

@@ -33,8 +33,7 @@ pub struct Extermination {
 /// server. Calls the stopped ones made to further servers are stopped there in turn (a
 /// handler's dropped calls cancel themselves), so the whole chain goes.
 pub async fn exterminate(calls: &[LoggedCall], timeout: Duration) -> Extermination {
-    let mut by_session: BTreeMap<(&str, u8, u64), (&[u8; 16], Vec<(u32, u64)>)> =
-        BTreeMap::new();
+    let mut by_session: BTreeMap<(&str, u8, u64), (&[u8; 16], Vec<(u32, u64)>)> = BTreeMap::new();
     for call in calls {
         by_session
             .entry((&call.address, call.transport, call.session))
@@ -167,10 +166,8 @@ impl Channel {
         };
         let address = self.address().to_string();
         let code = transport_code(self.config().transport);
-        let remembered = tokio::task::spawn_blocking(move || {
-            incarnation.remember_server(&address, code)
-        })
-        .await;
+        let remembered =
+            tokio::task::spawn_blocking(move || incarnation.remember_server(&address, code)).await;
         if let Ok(Err(e)) = remembered {
             tracing::warn!("could not remember the server for reincarnation: {e}");
         }
