@@ -244,9 +244,10 @@ impl<'c> Call<'c> {
             metadata,
         };
         let reply = conn.register(id.1, id.2);
+        let header = self.client.header(self.method, id, binding);
         let message = self
             .client
-            .request(self.method, request, id, binding, 0, context, &conn)?;
+            .request(self.method, request, header, context, &conn)?;
         if !conn.send(message).await {
             return Ok(Attempt::Lost(
                 "the connection closed before the request was sent".into(),

@@ -560,7 +560,9 @@ impl Client {
             quantum_micros: 0,
             metadata,
         };
-        let message = self.request(method, request, id, binding, FLAG_ONEWAY, context, &conn)?;
+        let mut header = self.header(method, id, binding);
+        header.flags |= FLAG_ONEWAY;
+        let message = self.request(method, request, header, context, &conn)?;
         if conn.send(message).await {
             Ok(())
         } else {
@@ -571,15 +573,19 @@ impl Client {
         }
     }
 
-    /// The request message of invocation `id` of `method`, addressed to `binding`, with
-    /// header `flags` and call context `context`; refused when too large for `conn`.
+    /// The request header of invocation `id` of `method` on this client's object,
+    /// addressed to `binding`.
+    fn header(&self, method: &'static MethodSpec, id: (u64, u32, u64), binding: u64) -> Header {
+        Header::request(id, binding, self.object, method.id, method.fingerprint)
+    }
+
+    /// The request message of `method` under `header`, with call context `context`;
+    /// refused when too large for `conn`.
     fn request<Req, E>(
         &self,
         method: &'static MethodSpec,
         request: &Req,
-        id: (u64, u32, u64),
-        binding: u64,
-        flags: u8,
+        mut header: Header,
         context: ContextOut<'_>,
         conn: &Connection,
     ) -> Result<wire::Message, CallError<E>>
@@ -592,8 +598,7 @@ impl Client {
                 method.name
             ))
         })?;
-        let mut header = Header::request(id, binding, self.object, method.id, method.fingerprint);
-        header.flags |= flags | wire::FLAG_CONTEXT;
+        header.flags |= wire::FLAG_CONTEXT;
         let message = payload.seal(&header);
         let max_frame = self.config().max_frame;
         let limit = if conn.is_datagram() {

@@ -28,12 +28,18 @@ pub struct Extermination {
     pub unreachable: u32,
 }
 
+/// A session of a logged call: its server's address, transport and session id.
+type SessionKey<'a> = (&'a str, u8, u64);
+
+/// A session's secret and the `(slot, seq)` of its logged calls.
+type SessionCalls<'a> = (&'a [u8; 16], Vec<(u32, u64)>);
+
 /// Asks the servers of `calls` (the leftovers of [`CallLog::open`]) to stop them,
 /// proving with each session's secret that this client owned them, within `timeout` per
 /// server. Calls the stopped ones made to further servers are stopped there in turn (a
 /// handler's dropped calls cancel themselves), so the whole chain goes.
 pub async fn exterminate(calls: &[LoggedCall], timeout: Duration) -> Extermination {
-    let mut by_session: BTreeMap<(&str, u8, u64), (&[u8; 16], Vec<(u32, u64)>)> = BTreeMap::new();
+    let mut by_session: BTreeMap<SessionKey<'_>, SessionCalls<'_>> = BTreeMap::new();
     for call in calls {
         by_session
             .entry((&call.address, call.transport, call.session))
