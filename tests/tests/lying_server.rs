@@ -7,6 +7,7 @@ mod support;
 
 use std::time::Duration;
 
+use rpc_runtime::wire::context::RequestContext;
 use rpc_runtime::wire::handshake::{OpenRequest, Opened};
 use rpc_runtime::wire::{HANDSHAKE_SLOT, Header, Kind, Message, Payload, Status, decode};
 use rpc_runtime::{Channel, ChannelConfig};
@@ -39,7 +40,9 @@ async fn lying_server(lies: fn(&Header) -> Vec<Message>) -> String {
                     stream.write_all(message.frame()).await.unwrap();
                 }
                 Some(Kind::Request) => {
-                    let token: u64 = decode(payload, "token").unwrap();
+                    // Requests carry a call context before their arguments.
+                    let (_, arguments) = RequestContext::split(payload).unwrap();
+                    let token: u64 = decode(arguments, "token").unwrap();
                     let mut out = Vec::new();
                     for lie in lies(&header) {
                         out.extend_from_slice(lie.frame());

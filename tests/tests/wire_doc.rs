@@ -31,7 +31,7 @@ fn the_worked_example_of_the_protocol_doc_is_what_goes_on_the_wire() {
     let frame = Payload::encode(&(1u64, 100i64)).unwrap().seal(&request);
     assert_eq!(
         frame.frame(),
-        hex("00 00 00 2b 02 00 00 00 ef 9b af cd f8 ac d1 91 01 00 03 00
+        hex("00 00 00 2b 03 00 00 00 ef 9b af cd f8 ac d1 91 01 00 03 00
              f1 97 aa 9b be d2 b1 ec 6c b5 ef 86 c5 02 d2 e3 b1 a3 c5 e3 fa e2 ba 01 01 c8 01")
     );
     let ok = Payload::encode(&100i64)
@@ -39,7 +39,7 @@ fn the_worked_example_of_the_protocol_doc_is_what_goes_on_the_wire() {
         .seal(&Header::reply_to(&request, Status::Ok));
     assert_eq!(
         ok.frame(),
-        hex("00 00 00 2a 02 01 00 00 ef 9b af cd f8 ac d1 91 01 00 03 00
+        hex("00 00 00 2a 03 01 00 00 ef 9b af cd f8 ac d1 91 01 00 03 00
              f1 97 aa 9b be d2 b1 ec 6c b5 ef 86 c5 02 d2 e3 b1 a3 c5 e3 fa e2 ba 01 c8 01")
     );
     let raised = Payload::encode(&examples::bank::BankError::NotFound { id: 1 })
@@ -47,7 +47,7 @@ fn the_worked_example_of_the_protocol_doc_is_what_goes_on_the_wire() {
         .seal(&Header::reply_to(&request, Status::Exception));
     assert_eq!(
         raised.frame(),
-        hex("00 00 00 2a 02 01 00 01 ef 9b af cd f8 ac d1 91 01 00 03 00
+        hex("00 00 00 2a 03 01 00 01 ef 9b af cd f8 ac d1 91 01 00 03 00
              f1 97 aa 9b be d2 b1 ec 6c b5 ef 86 c5 02 d2 e3 b1 a3 c5 e3 fa e2 ba 01 00 01")
     );
 }
@@ -63,6 +63,6 @@ fn the_open_example_of_the_protocol_doc_is_what_goes_on_the_wire() {
     .seal(&Header::control(Kind::Open, 0, HANDSHAKE_SLOT, 42));
     assert_eq!(
         open.frame(),
-        hex("00 00 00 11 02 03 00 00 00 ff ff ff ff 0f 2a 00 00 00 00 04 00")
+        hex("00 00 00 12 03 03 00 00 00 ff ff ff ff 0f 2a 00 00 00 00 04 00 00")
     );
 }
