@@ -34,7 +34,7 @@ type SessionKey<'a> = (&'a str, u8, u64);
 /// A session's secret and the `(slot, seq)` of its logged calls.
 type SessionCalls<'a> = (&'a [u8; 16], Vec<(u32, u64)>);
 
-/// Asks the servers of `calls` (the leftovers of [`CallLog::open`]) to stop them,
+/// Asks the servers of `calls` (the leftovers of [`CallLog::open`](super::orphans::CallLog::open)) to stop them,
 /// proving with each session's secret that this client owned them, within `timeout` per
 /// server. Calls the stopped ones made to further servers are stopped there in turn (a
 /// handler's dropped calls cancel themselves), so the whole chain goes.

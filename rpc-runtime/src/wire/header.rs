@@ -12,7 +12,7 @@ pub const FLAG_ONEWAY: u8 = 1;
 /// session's secret (datagrams of a session, both ways; see [`crate::wire::tag`]).
 pub const FLAG_TAGGED: u8 = 2;
 
-/// `flags` bit of a request: its payload starts with a [`CallContext`](super::context::CallContext)
+/// `flags` bit of a request: its payload starts with a [`RequestContext`](super::context::RequestContext)
 /// (the caller's remaining time, an expiration quantum, metadata), then the arguments.
 pub const FLAG_CONTEXT: u8 = 4;
 
