@@ -19,7 +19,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde::Serialize;
 use tokio::time::Instant;
 use tracing::Instrument;
 
@@ -27,7 +26,7 @@ use super::connection::{Connection, Incoming};
 use super::orphans::LogTicket;
 use super::remedies;
 use super::session::{ClientSession, SlotLease};
-use super::{Channel, Client, RetryPolicy, binding, check_metadata, unreached};
+use super::{Arguments, Channel, Client, RetryPolicy, binding, check_metadata, unreached};
 use crate::error::{CallError, ConnectError, Outcome};
 use crate::metadata::Metadata;
 use crate::spec::{MethodSpec, Semantics};
@@ -143,10 +142,10 @@ impl<'c> Call<'c> {
 
     /// Makes attempts until one is answered or the call must give up, in the call's
     /// span.
-    pub async fn run<Req, E>(mut self, request: &Req) -> Result<Incoming, CallError<E>>
-    where
-        Req: Serialize + ?Sized,
-    {
+    pub async fn run<A: Arguments + ?Sized, E>(
+        mut self,
+        request: &A,
+    ) -> Result<Incoming, CallError<E>> {
         let span = tracing::info_span!(
             "rpc.call",
             rpc.interface = self.client.interface.name,
@@ -181,14 +180,11 @@ impl<'c> Call<'c> {
     }
 
     /// Makes attempts until one is answered or the call must give up.
-    async fn attempts<Req, E>(
+    async fn attempts<A: Arguments + ?Sized, E>(
         &mut self,
-        request: &Req,
+        request: &A,
         metadata: &[(String, String)],
-    ) -> Result<Incoming, CallError<E>>
-    where
-        Req: Serialize + ?Sized,
-    {
+    ) -> Result<Incoming, CallError<E>> {
         loop {
             self.history.attempts += 1;
             let lost = match self.attempt(request, metadata).await? {
@@ -209,14 +205,11 @@ impl<'c> Call<'c> {
     }
 
     /// One attempt: find the server, connect, send, wait.
-    async fn attempt<Req, E>(
+    async fn attempt<A: Arguments + ?Sized, E>(
         &mut self,
-        request: &Req,
+        request: &A,
         metadata: &[(String, String)],
-    ) -> Result<Attempt, CallError<E>>
-    where
-        Req: Serialize + ?Sized,
-    {
+    ) -> Result<Attempt, CallError<E>> {
         let (channel, binding) = self.target().await?;
         let conn = match channel.connection_by(self.deadline).await {
             Some(Ok(conn)) => conn,

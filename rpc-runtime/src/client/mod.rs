@@ -4,12 +4,14 @@
 mod binding;
 mod call;
 mod connection;
+mod operation;
 pub mod orphans;
 mod remedies;
 mod replies;
 mod session;
 
 pub use binding::{Endpoint, ResolveError, Resolver};
+pub use operation::{Arguments, Encoded, ReplyMessage, Typed};
 
 use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
@@ -22,7 +24,7 @@ use crate::error::{CallError, ConnectError, Outcome};
 use crate::metadata::Metadata;
 use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
 use crate::wire::context::ContextOut;
-use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload, Status};
+use crate::wire::{self, DEFAULT_MAX_FRAME, FLAG_ONEWAY, Header, Payload};
 use call::Call;
 use connection::{Connection, Incoming};
 use session::ClientSession;
@@ -467,6 +469,43 @@ impl Client {
         matches!(self.target, Target::Bound(_))
     }
 
+    /// doOperation: sends a request for `method` with `arguments` to this client's
+    /// object and waits for the reply, keeping the method's semantics (retransmission,
+    /// invocation ids, the server's reply history; see `docs/SEMANTICS.md`). For a
+    /// `oneway` method it returns `None` once the request is on its way.
+    ///
+    /// Generated stubs are this and nothing more: [`Client::call`] passes its arguments
+    /// as [`Typed`] and decodes the reply; a caller without generated code passes
+    /// [`Encoded`] bytes and reads the [`ReplyMessage`] itself (`rpc-dynamic` does).
+    pub async fn do_operation<A: Arguments + ?Sized>(
+        &self,
+        method: &'static MethodSpec,
+        arguments: &A,
+    ) -> Result<Option<ReplyMessage>, CallError> {
+        if method.semantics == Semantics::Maybe {
+            self.send_oneway(method, arguments).await?;
+            return Ok(None);
+        }
+        let incoming = Call::new(self, method).run(arguments).await?;
+        Ok(Some(ReplyMessage { incoming }))
+    }
+
+    /// The reply of a call that must have one.
+    async fn two_way<Req: Serialize + ?Sized>(
+        &self,
+        method: &'static MethodSpec,
+        request: &Req,
+    ) -> Result<ReplyMessage, CallError> {
+        self.do_operation(method, &Typed(request))
+            .await?
+            .ok_or_else(|| {
+                CallError::Protocol(format!(
+                    "`{}` is oneway: it has no reply to wait for",
+                    method.name
+                ))
+            })
+    }
+
     /// Calls `method`, which raises no exception, with `request` (its `in` and `inout`
     /// arguments) and waits for the reply (its result and `inout`/`out` values).
     pub async fn call<Req, Rep>(
@@ -478,8 +517,8 @@ impl Client {
         Req: Serialize + ?Sized,
         Rep: DeserializeOwned,
     {
-        let reply = Call::new(self, method).run(request).await?;
-        interpret(method, &reply, |_| {
+        let reply = self.two_way(method, request).await?;
+        reply.decode(method, |_| {
             Err(wire::DecodeError::Malformed {
                 what: "exception",
                 message: "the method declares no exception".into(),
@@ -498,8 +537,11 @@ impl Client {
         Rep: DeserializeOwned,
         E: DeserializeOwned,
     {
-        let reply = Call::new(self, method).run(request).await?;
-        interpret(method, &reply, |bytes| wire::decode(bytes, "exception"))
+        let reply = self
+            .two_way(method, request)
+            .await
+            .map_err(|e| e.map_exception(|never| match never {}))?;
+        reply.decode(method, |bytes| wire::decode(bytes, "exception"))
     }
 
     /// The channel and binding uid of a call: the client's own, or the binder's choice,
@@ -542,6 +584,16 @@ impl Client {
     where
         Req: Serialize + ?Sized,
     {
+        self.do_operation(method, &Typed(request)).await.map(drop)
+    }
+
+    /// Sends a `oneway` request: no reply, no retransmission.
+    async fn send_oneway<A: Arguments + ?Sized>(
+        &self,
+        method: &'static MethodSpec,
+        arguments: &A,
+    ) -> Result<(), CallError>
+    {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let unreached = || unreached(self.timeout);
         let (channel, binding) = self.target_by(deadline).await.ok_or_else(unreached)??;
@@ -562,7 +614,7 @@ impl Client {
         };
         let mut header = self.header(method, id, binding);
         header.flags |= FLAG_ONEWAY;
-        let message = self.request(method, request, header, context, &conn)?;
+        let message = self.request(method, arguments, header, context, &conn)?;
         if conn.send(message).await {
             Ok(())
         } else {
@@ -581,18 +633,15 @@ impl Client {
 
     /// The request message of `method` under `header`, with call context `context`;
     /// refused when too large for `conn`.
-    fn request<Req, E>(
+    fn request<A: Arguments + ?Sized, E>(
         &self,
         method: &'static MethodSpec,
-        request: &Req,
+        arguments: &A,
         mut header: Header,
         context: ContextOut<'_>,
         conn: &Connection,
-    ) -> Result<wire::Message, CallError<E>>
-    where
-        Req: Serialize + ?Sized,
-    {
-        let payload = Payload::encode(&(context, request)).map_err(|e| {
+    ) -> Result<wire::Message, CallError<E>> {
+        let payload = arguments.payload(&context).map_err(|e| {
             CallError::Protocol(format!(
                 "cannot encode the arguments of `{}`: {e}",
                 method.name
@@ -691,81 +740,4 @@ fn unreached<E>(timeout: Duration) -> CallError<E> {
         format!("could not reach the server within the call's timeout of {timeout:?}"),
         Outcome::NotExecuted,
     )
-}
-
-/// Turns a reply into the call's result.
-fn interpret<Rep, E>(
-    method: &'static MethodSpec,
-    incoming: &Incoming,
-    exception: fn(&[u8]) -> Result<E, wire::DecodeError>,
-) -> Result<Rep, CallError<E>>
-where
-    Rep: DeserializeOwned,
-{
-    crate::wire::received::sharing(incoming.message.shared(), || {
-        outcome(method, incoming, exception)
-    })
-}
-
-/// [`interpret`], decoding from the reply's message.
-fn outcome<Rep, E>(
-    method: &'static MethodSpec,
-    incoming: &Incoming,
-    exception: fn(&[u8]) -> Result<E, wire::DecodeError>,
-) -> Result<Rep, CallError<E>>
-where
-    Rep: DeserializeOwned,
-{
-    let payload = incoming.payload();
-    let text = || wire::decode::<String>(payload, "message").unwrap_or_else(|e| e.to_string());
-    let malformed =
-        |e: wire::DecodeError| CallError::Protocol(format!("reply to `{}`: {e}", method.name));
-    match incoming.header.status() {
-        Some(Status::Ok) => wire::decode(payload, "results").map_err(malformed),
-        Some(Status::Exception) => {
-            Err(CallError::Exception(exception(payload).map_err(malformed)?))
-        }
-        Some(Status::UnknownMethod | Status::UnknownObject) => Err(CallError::UnknownMethod {
-            method: method.name,
-            message: text(),
-        }),
-        Some(Status::FingerprintMismatch) => Err(CallError::FingerprintMismatch {
-            method: method.name,
-            client: method.fingerprint,
-            server: wire::decode(payload, "fingerprint").map_err(malformed)?,
-        }),
-        Some(Status::ServerFault) => Err(CallError::ServerFault {
-            method: method.name,
-            message: text(),
-        }),
-        Some(Status::BadRequest) => Err(CallError::Protocol(format!(
-            "the server could not decode the arguments of `{}`: {}",
-            method.name,
-            text()
-        ))),
-        Some(Status::UnknownBinding) => Err(CallError::UnknownBinding(text())),
-        Some(Status::ReplyLost) => Err(CallError::ReplyLost {
-            method: method.name,
-        }),
-        Some(Status::BadSession) => Err(CallError::SessionLost {
-            method: method.name,
-        }),
-        Some(Status::Misordered | Status::IdReused) => Err(CallError::Protocol(format!(
-            "the server refused the invocation id of `{}`: {}",
-            method.name,
-            text()
-        ))),
-        Some(Status::Killed) => Err(CallError::Killed {
-            method: method.name,
-            reason: text(),
-        }),
-        Some(Status::Busy) => Err(CallError::connection(
-            format!("the server is busy: {}", text()),
-            Outcome::NotExecuted,
-        )),
-        None => Err(CallError::Protocol(format!(
-            "reply to `{}` has unknown status {}",
-            method.name, incoming.header.status
-        ))),
-    }
 }

@@ -38,6 +38,7 @@ impl std::fmt::Display for Peer {
 #[derive(Debug, Clone)]
 pub struct CallContext {
     pub(crate) invocation: Invocation,
+    pub(crate) object: u64,
     pub(crate) interface: &'static str,
     pub(crate) method: &'static str,
     pub(crate) deadline: Option<Instant>,
@@ -53,6 +54,11 @@ impl CallContext {
     /// The call's invocation id.
     pub fn invocation(&self) -> Invocation {
         self.invocation
+    }
+
+    /// The object called: its id on this server.
+    pub fn object(&self) -> u64 {
+        self.object
     }
 
     /// The interface called (`package.Interface`).

@@ -343,6 +343,7 @@ async fn run<S: ReplySink + Clone>(
             slot: header.slot,
             seq: header.seq,
         },
+        object: header.object,
         interface,
         method: method.name,
         deadline: deadline.map(tokio::time::Instant::into_std),

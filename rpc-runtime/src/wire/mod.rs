@@ -28,7 +28,7 @@ pub use header::{
     Status, VERSION,
 };
 pub use limited::MAX_DEPTH;
-pub use payload::{DecodeError, EncodeError, Message, Payload, decode};
+pub use payload::{DecodeError, EncodeError, Message, Payload, decode, decode_seed};
 
 /// The largest message a UDP datagram carries (65,535 bytes less the IPv4 and UDP
 /// headers). A larger request is refused before sending; use TCP for it.

@@ -5,7 +5,7 @@
 //! one contiguous slice, with no copy of the payload.
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, DeserializeSeed};
 
 use super::frame::LENGTH_PREFIX;
 use super::header::{FLAG_TAGGED, Header, MAX_HEADER, VERSION};
@@ -77,6 +77,32 @@ impl Payload {
         buf.resize(HEADROOM, 0);
         let buf = postcard::to_io(value, buf).map_err(EncodeError::from_postcard)?;
         Ok(Payload { buf })
+    }
+
+    /// Encodes `value` followed by `tail`, bytes already encoded (a request's context,
+    /// then arguments a dynamic caller encoded): postcard writes a sequence of values as
+    /// their encodings one after the other, so this is the payload of `(value, tail's
+    /// value)`.
+    pub fn encode_then<T: Serialize + ?Sized>(
+        value: &T,
+        tail: &[u8],
+    ) -> Result<Payload, EncodeError> {
+        let size =
+            postcard::experimental::serialized_size(value).map_err(EncodeError::from_postcard)?;
+        let mut buf = crate::buffers::take(HEADROOM + size + tail.len() + TAG_LEN);
+        buf.resize(HEADROOM, 0);
+        let mut buf = postcard::to_io(value, buf).map_err(EncodeError::from_postcard)?;
+        buf.extend_from_slice(tail);
+        Ok(Payload { buf })
+    }
+
+    /// A payload of bytes already encoded (a reply record or an exception that a dynamic
+    /// server encoded), copied behind the room for a header.
+    pub fn from_encoded(bytes: &[u8]) -> Payload {
+        let mut buf = crate::buffers::take(HEADROOM + bytes.len() + TAG_LEN);
+        buf.resize(HEADROOM, 0);
+        buf.extend_from_slice(bytes);
+        Payload { buf }
     }
 
     /// Encodes a value that always encodes (a text, a number, a handshake answer), as
@@ -195,16 +221,29 @@ impl Drop for Message {
 /// (elements of no bytes, which would loop for ever), and never reserves room for a
 /// map's declared length. A refusal is a [`DecodeError::Malformed`] saying which limit.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8], what: &'static str) -> Result<T, DecodeError> {
+    decode_seed(bytes, what, std::marker::PhantomData::<T>)
+}
+
+/// Decodes a whole payload with a serde [`DeserializeSeed`], under the same limits as
+/// [`decode`]: for decoders whose shape is known only at run time (a value of an IDL type
+/// read from a model, as `rpc-dynamic` does).
+pub fn decode_seed<'de, S: DeserializeSeed<'de>>(
+    bytes: &'de [u8],
+    what: &'static str,
+    seed: S,
+) -> Result<S::Value, DecodeError> {
     let limits = Limits::for_payload(bytes.len());
     let mut deserializer = postcard::Deserializer::from_bytes(bytes);
     let malformed = |message: String| DecodeError::Malformed { what, message };
-    let value = T::deserialize(Limited::new(&mut deserializer, &limits)).map_err(|e| {
-        // postcard drops the message of a custom error; the limits keep the reason.
-        malformed(match limits.exceeded() {
-            Some(exceeded) => exceeded.to_string(),
-            None => e.to_string(),
-        })
-    })?;
+    let value = seed
+        .deserialize(Limited::new(&mut deserializer, &limits))
+        .map_err(|e| {
+            // postcard drops the message of a custom error; the limits keep the reason.
+            malformed(match limits.exceeded() {
+                Some(exceeded) => exceeded.to_string(),
+                None => e.to_string(),
+            })
+        })?;
     // A slice's remainder is always there; the error is postcard's signature only.
     let rest = deserializer
         .finalize()
