@@ -31,8 +31,8 @@
 //! `OUT_DIR` with [`Builder::out_subdir`] and include its files by path:
 //! `rpc_runtime::include_idl!(path = "v2/bank.rs")`.
 //!
-//! Depend on rpcgen with `default-features = false` in `[build-dependencies]`: the default
-//! `cli` feature only builds the `cargo rpcgen` command.
+//! rpcgen has no command line of its own, so a build script compiles neither clap nor a
+//! terminal renderer: the `cargo rpcgen` command is the `cargo-rpcgen` package (`cli/`).
 //!
 //! # From the command line
 //!

@@ -1,14 +1,17 @@
-//! `cargo rpcgen`: check IDL files and generate Rust code from them.
+//! `cargo rpcgen`: check IDL files, generate Rust code from them, describe their
+//! interfaces, call services from a shell, and serve them over HTTP/JSON.
 //!
-//! Installed with `cargo install --path rpcgen`, cargo runs it for `cargo rpcgen ...`,
+//! Installed with `cargo install --path cli`, cargo runs it for `cargo rpcgen ...`,
 //! passing `rpcgen` as the first argument; in the repository,
-//! `cargo run -p rpcgen --bin cargo-rpcgen -- rpcgen check FILE...` does the same.
+//! `cargo run -p cargo-rpcgen -- rpcgen check FILE...` does the same.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+
+mod dynamic;
 
 /// Cargo passes the subcommand's own name first: `cargo-rpcgen rpcgen check ...`.
 #[derive(Parser)]
@@ -61,6 +64,50 @@ enum Command {
         #[arg(long, value_enum, default_value_t = Format::Fancy)]
         format: Format,
     },
+    /// List the interfaces of IDL files: each method's signature, call semantics, wire
+    /// id and fingerprint, and each interface's fingerprint and default object id.
+    Describe {
+        /// The IDL files; imports are found relative to each file.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call a method of a running server, with no generated code: the arguments as a
+    /// JSON object, the reply printed as JSON.
+    ///
+    /// `cargo rpcgen call bank.idl 127.0.0.1:7878 bank.Bank/deposit '{"id": 1, "amount":
+    /// 100}'`. The call keeps the method's semantics (retransmission, at-most-once).
+    /// Exit status: 0 when the method returned, 1 when it raised its exception (printed
+    /// as JSON) or the call failed (why on stderr, and whether it ran), 2 when the
+    /// command line, the IDL or the arguments are wrong. `docs/DYNAMIC.md` gives the
+    /// JSON form of each IDL type.
+    Call {
+        /// The IDL file of the interface (and what it imports).
+        file: PathBuf,
+        #[command(flatten)]
+        target: dynamic::TargetArgs,
+        /// The method: `package.Interface/method`.
+        method: String,
+        /// The arguments, a JSON object of the `in` and `inout` parameters by name
+        /// (default `{}`).
+        arguments: Option<String>,
+    },
+    /// Serve the interfaces of IDL files over HTTP/JSON, forwarding each call to a
+    /// server: `POST /package.Interface/method` with a JSON body, `GET /` lists the
+    /// methods.
+    #[cfg(feature = "gateway")]
+    Gateway {
+        /// The IDL files; every interface they define is served.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        #[command(flatten)]
+        target: dynamic::TargetArgs,
+        /// Where to listen for HTTP.
+        #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+        listen: String,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -79,6 +126,19 @@ fn main() -> ExitCode {
             check,
             format,
         } => generate(&files, &out_dir, check, format),
+        Command::Describe { files, json } => dynamic::describe(&files, json),
+        Command::Call {
+            file,
+            target,
+            method,
+            arguments,
+        } => dynamic::call(&file, &target, &method, arguments.as_deref()),
+        #[cfg(feature = "gateway")]
+        Command::Gateway {
+            files,
+            target,
+            listen,
+        } => dynamic::gateway(&files, &target, &listen),
     }
 }
 

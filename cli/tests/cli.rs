@@ -7,7 +7,7 @@ fn rpcgen(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cargo-rpcgen"))
         .arg("rpcgen")
         .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .current_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/../rpcgen"))
         .output()
         .expect("run cargo-rpcgen")
 }
