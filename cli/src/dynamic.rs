@@ -113,7 +113,10 @@ pub fn describe(files: &[PathBuf], json: bool) -> ExitCode {
     let interfaces = DynamicInterface::all(&model);
     if json {
         let listing = rpc_dynamic::describe_json(&interfaces);
-        println!("{}", serde_json::to_string_pretty(&listing).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&listing).unwrap_or_default()
+        );
     } else {
         print!("{}", rpc_dynamic::describe(&interfaces));
     }
@@ -125,7 +128,12 @@ pub fn describe(files: &[PathBuf], json: bool) -> ExitCode {
 /// Exit status: 0 when the method returned (its reply record on stdout as JSON), 1 when
 /// it raised its exception (the exception on stdout as JSON) or the call failed (why on
 /// stderr, with whether it ran), 2 when the command line, the IDL or the JSON is wrong.
-pub fn call(file: &PathBuf, target: &TargetArgs, method: &str, arguments: Option<&str>) -> ExitCode {
+pub fn call(
+    file: &PathBuf,
+    target: &TargetArgs,
+    method: &str,
+    arguments: Option<&str>,
+) -> ExitCode {
     let model = match model(std::slice::from_ref(file)) {
         Ok(model) => model,
         Err(code) => return code,
@@ -210,8 +218,13 @@ pub fn gateway(files: &[PathBuf], target: &TargetArgs, listen: &str) -> ExitCode
                 return ExitCode::from(1);
             }
         };
-        let address = listener.local_addr().map_or(listen.to_owned(), |a| a.to_string());
-        println!("gateway: listening on http://{address}/ ({} interface(s))", interfaces.len());
+        let address = listener
+            .local_addr()
+            .map_or(listen.to_owned(), |a| a.to_string());
+        println!(
+            "gateway: listening on http://{address}/ ({} interface(s))",
+            interfaces.len()
+        );
         let gateway = rpc_dynamic::gateway::Gateway::new(interfaces, &target);
         tokio::select! {
             served = rpc_dynamic::gateway::serve(listener, gateway) => match served {

@@ -68,7 +68,11 @@ fn every_method(target: &[&str], accounts: &Accounts) {
     let (code, reply, err) = call(target, "bank.Bank/transfer", &transfer);
     assert_eq!((code, reply), (0, json!({"amount": 30})), "{err}");
     // out: bytes as base64.
-    let (code, reply, _) = call(target, "bank.Bank/read_block", &format!(r#"{{"id": {id}}}"#));
+    let (code, reply, _) = call(
+        target,
+        "bank.Bank/read_block",
+        &format!(r#"{{"id": {id}}}"#),
+    );
     assert_eq!(code, 0);
     let block: Vec<u8> = id.to_le_bytes().repeat(4);
     let encoded = reply["data"].as_str().expect("base64 text");
@@ -155,7 +159,11 @@ fn wrong_arguments_are_explained_in_terms_of_the_idl() {
             "`amount`: expected i64",
         ),
         ("bank.Bank/deposit", r#"{"id": 1}"#, "`amount`"),
-        ("bank.Bank/deposit", r#"{"id": 1, "amount": 1, "colour": 2}"#, "colour"),
+        (
+            "bank.Bank/deposit",
+            r#"{"id": 1, "amount": 1, "colour": 2}"#,
+            "colour",
+        ),
         ("bank.Bank/deposit", r#"{"id": -1, "amount": 1}"#, "`id`"),
         ("bank.Bank/deposit", "{not json", "not JSON"),
         ("bank.Bank/withdraw", "{}", "no method `withdraw`"),
@@ -175,7 +183,10 @@ fn describe_lists_interfaces_methods_semantics_ids_and_fingerprints() {
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     let fingerprint = format!("fingerprint {:#018x}", bank_interface::FINGERPRINT);
-    assert!(text.starts_with(&format!("bank.Bank  {fingerprint}")), "{text}");
+    assert!(
+        text.starts_with(&format!("bank.Bank  {fingerprint}")),
+        "{text}"
+    );
     assert!(text.contains(&format!("object {:#018x}", bank_interface::OBJECT)));
     let deposit = bank_interface::methods::DEPOSIT;
     assert!(text.contains("deposit(id: u64, amount: i64) -> i64 raises bank.BankError"));
@@ -216,7 +227,11 @@ fn http(address: &str, method: &str, path: &str, body: &str) -> (u16, String, Va
         .find_map(|l| l.strip_prefix(&format!("{OUTCOME_HEADER}: ")))
         .unwrap_or("")
         .to_owned();
-    (status, outcome, serde_json::from_str(body).unwrap_or(Value::Null))
+    (
+        status,
+        outcome,
+        serde_json::from_str(body).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -246,7 +261,11 @@ async fn every_bank_method_can_be_called_over_http_through_the_gateway() {
         "/bank.Bank/transfer",
         &format!(r#"{{"from": {id}, "to": {other}, "amount": 250}}"#),
     );
-    assert_eq!((status, reply), (200, json!({"amount": 100})), "inout: what moved");
+    assert_eq!(
+        (status, reply),
+        (200, json!({"amount": 100})),
+        "inout: what moved"
+    );
     let (status, _, reply) = post("/bank.Bank/read_block", &format!(r#"{{"id": {id}}}"#));
     assert_eq!(status, 200);
     assert!(reply["data"].is_string());
@@ -266,7 +285,12 @@ async fn every_bank_method_can_be_called_over_http_through_the_gateway() {
     // Wrong input: 400 and 404, and nothing ran.
     let (status, outcome, reply) = post("/bank.Bank/deposit", r#"{"id": 1, "amount": "x"}"#);
     assert_eq!((status, outcome.as_str()), (400, "not-executed"));
-    assert!(reply["error"].as_str().unwrap().contains("`amount`: expected i64"));
+    assert!(
+        reply["error"]
+            .as_str()
+            .unwrap()
+            .contains("`amount`: expected i64")
+    );
     let (status, _, _) = post("/bank.Bank/deposit", "{oops");
     assert_eq!(status, 400);
     let (status, _, _) = post("/bank.Bank/withdraw", "{}");
@@ -274,7 +298,10 @@ async fn every_bank_method_can_be_called_over_http_through_the_gateway() {
     let (status, _, _) = post("/bank.Vault/open", "{}");
     assert_eq!(status, 404);
     // Too large a body: refused before it is read whole.
-    let big = format!(r#"{{"line": "{}"}}"#, "x".repeat(rpc_dynamic::gateway::MAX_BODY));
+    let big = format!(
+        r#"{{"line": "{}"}}"#,
+        "x".repeat(rpc_dynamic::gateway::MAX_BODY)
+    );
     let (status, _, _) = post("/bank.Bank/audit", &big);
     assert_eq!(status, 413);
     // The listing.
@@ -282,10 +309,12 @@ async fn every_bank_method_can_be_called_over_http_through_the_gateway() {
     assert_eq!(status, 200);
     assert_eq!(listing[0]["name"], "bank.Bank");
     assert_eq!(listing[0]["methods"][1]["path"], "/bank.Bank/deposit");
-    assert!(accounts.audit_log().iter().any(|l| l == "over http") || {
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        accounts.audit_log().iter().any(|l| l == "over http")
-    });
+    assert!(
+        accounts.audit_log().iter().any(|l| l == "over http") || {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            accounts.audit_log().iter().any(|l| l == "over http")
+        }
+    );
 
     // The server goes away: 502, and the call did not run.
     server.shutdown().await;

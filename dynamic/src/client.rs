@@ -62,7 +62,11 @@ impl DynamicClient {
     /// Calls `method` with `arguments`, a struct value of its request record (the `in`
     /// and `inout` parameters by name). Returns the reply record (result and
     /// `inout`/`out` values by name), or None for a `oneway` method.
-    pub async fn call(&self, method: &str, arguments: &Value) -> Result<Option<Value>, DynamicError> {
+    pub async fn call(
+        &self,
+        method: &str,
+        arguments: &Value,
+    ) -> Result<Option<Value>, DynamicError> {
         let method = self.method(method)?;
         let model = self.interface.model();
         let bytes = codec::encode_record(model, &method.request, arguments).map_err(|error| {
@@ -88,7 +92,8 @@ impl DynamicClient {
             method: method.method.name.clone(),
             error,
         };
-        let arguments = json::from_json_record(model, &method.request, arguments).map_err(invalid)?;
+        let arguments =
+            json::from_json_record(model, &method.request, arguments).map_err(invalid)?;
         let bytes = codec::encode_record(model, &method.request, &arguments).map_err(invalid)?;
         match self.send(method, &bytes).await? {
             None => Ok(serde_json::Value::Null),
@@ -120,7 +125,11 @@ impl DynamicClient {
     }
 
     /// doOperation with the encoded request record; the reply decoded by the model.
-    async fn send(&self, method: &DynamicMethod, request: &[u8]) -> Result<Option<Value>, DynamicError> {
+    async fn send(
+        &self,
+        method: &DynamicMethod,
+        request: &[u8],
+    ) -> Result<Option<Value>, DynamicError> {
         let model = self.interface.model();
         let reply = self
             .client

@@ -92,7 +92,10 @@ async fn call(
 ) -> Response {
     let Some(client) = gateway.clients.get(&interface) else {
         let known: Vec<&str> = gateway.clients.keys().map(String::as_str).collect();
-        let text = format!("no interface `{interface}` (interfaces: {})", known.join(", "));
+        let text = format!(
+            "no interface `{interface}` (interfaces: {})",
+            known.join(", ")
+        );
         return answer(StatusCode::NOT_FOUND, Outcome::NotExecuted, error(text));
     };
     let arguments = if body.iter().all(u8::is_ascii_whitespace) {

@@ -76,7 +76,11 @@ impl DynamicInterface {
         model
             .packages
             .iter()
-            .flat_map(|p| p.interfaces.iter().map(|i| format!("{}.{}", p.name, i.name)))
+            .flat_map(|p| {
+                p.interfaces
+                    .iter()
+                    .map(|i| format!("{}.{}", p.name, i.name))
+            })
             .filter_map(|name| DynamicInterface::new(model.clone(), &name).ok())
             .collect()
     }
@@ -107,7 +111,11 @@ impl DynamicInterface {
             .iter()
             .find(|m| m.method.name == name)
             .ok_or_else(|| {
-                let names: Vec<&str> = self.methods.iter().map(|m| m.method.name.as_str()).collect();
+                let names: Vec<&str> = self
+                    .methods
+                    .iter()
+                    .map(|m| m.method.name.as_str())
+                    .collect();
                 format!(
                     "{} has no method `{name}` (methods: {})",
                     self.name,
@@ -233,7 +241,11 @@ fn unknown_interface(model: &Model, name: &str) -> String {
     let names: Vec<String> = model
         .packages
         .iter()
-        .flat_map(|p| p.interfaces.iter().map(move |i| format!("{}.{}", p.name, i.name)))
+        .flat_map(|p| {
+            p.interfaces
+                .iter()
+                .map(move |i| format!("{}.{}", p.name, i.name))
+        })
         .collect();
     format!("no interface `{name}` (interfaces: {})", names.join(", "))
 }

@@ -31,8 +31,8 @@ use idl::{Model, Primitive, QualifiedName, Type, TypeDefKind, Variant, VariantSh
 use serde_json::{Map, Number, Value as Json};
 
 use crate::codec::{
-    FieldsOf, KeyRef, carries_nothing, check_keys, enter, fields_empty, fit_int, int_of,
-    int_range, key_step, mismatch, to_f32, type_def, variant_named, wrong_shape,
+    FieldsOf, KeyRef, carries_nothing, check_keys, enter, fields_empty, fit_int, int_of, int_range,
+    key_step, mismatch, to_f32, type_def, variant_named, wrong_shape,
 };
 use crate::value::{Fields, Value, ValueError};
 
@@ -106,55 +106,80 @@ fn kind(json: &Json) -> &'static str {
 // Value to JSON.
 // ---------------------------------------------------------------------------------------
 
+// Each kind of type converts in a function of its own: recursion passes through `to`
+// and `from`, and unoptimized code gives a function room for the locals of all its
+// arms, so small dispatchers are what let a value nested `MAX_DEPTH` deep convert on a
+// small stack.
+
 fn to(model: &Model, ty: &Type, value: &Value, depth: usize) -> Result<Json, ValueError> {
     match (ty, value) {
         (Type::Primitive(p), value) => primitive_to(*p, ty, value),
-        (Type::List(t), Value::List(items)) => {
-            let depth = enter(depth)?;
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| to(model, t, item, depth).map_err(|e| e.within(&format!("[{i}]"))))
-                .collect::<Result<_, _>>()
-                .map(Json::Array)
-        }
+        (Type::List(t), Value::List(items)) => list_to(model, t, items, depth),
         (Type::Option(_), Value::Option(None)) => Ok(Json::Null),
         (Type::Option(t), Value::Option(Some(inner))) => to(model, t, inner, enter(depth)?),
-        (Type::Map(k, v), Value::Map(entries)) => {
-            let depth = enter(depth)?;
-            check_keys(k, entries)?;
-            let mut object = Map::new();
-            for (i, (key, value)) in entries.iter().enumerate() {
-                let text = key_text(key);
-                let value = to(model, v, value, depth).map_err(|e| e.within(&key_step(i, key)))?;
-                object.insert(text, value);
-            }
-            Ok(Json::Object(object))
-        }
-        (Type::Named { name, .. }, value) => {
-            let def = type_def(model, name)?;
-            match (&def.kind, value) {
-                (TypeDefKind::Struct(fields), Value::Struct(given)) => {
-                    struct_to(model, &FieldsOf::of_struct(name, fields), given, depth)
-                }
-                (
-                    TypeDefKind::Enum(variants) | TypeDefKind::Exception(variants),
-                    Value::Variant { name: v, fields },
-                ) => variant_to(model, name, variants, v, fields, depth),
-                (_, value) => Err(mismatch(ty, value.kind())),
-            }
-        }
-        (Type::Interface(_), Value::Reference(r)) => {
-            enter(depth)?;
-            let mut object = Map::new();
-            object.insert("address".into(), Json::String(r.address.clone()));
-            object.insert("binding".into(), int_to(r.binding.into()));
-            object.insert("object".into(), int_to(r.object.into()));
-            object.insert("interface".into(), Json::String(r.interface.clone()));
-            Ok(Json::Object(object))
-        }
+        (Type::Map(k, v), Value::Map(entries)) => map_to(model, k, v, entries, depth),
+        (Type::Named { name, .. }, value) => named_to(model, ty, name, value, depth),
+        (Type::Interface(_), Value::Reference(r)) => reference_to(r, depth),
         (ty, value) => Err(mismatch(ty, value.kind())),
     }
+}
+
+fn list_to(model: &Model, ty: &Type, items: &[Value], depth: usize) -> Result<Json, ValueError> {
+    let depth = enter(depth)?;
+    // Plain loops rather than iterator adapters on the recursive paths: unoptimized,
+    // each adapter is a few more frames per level.
+    let mut array = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        array.push(to(model, ty, item, depth).map_err(|e| e.within(&format!("[{i}]")))?);
+    }
+    Ok(Json::Array(array))
+}
+
+fn map_to(
+    model: &Model,
+    key_ty: &Type,
+    value_ty: &Type,
+    entries: &[(Value, Value)],
+    depth: usize,
+) -> Result<Json, ValueError> {
+    let depth = enter(depth)?;
+    check_keys(key_ty, entries)?;
+    let mut object = Map::new();
+    for (i, (key, value)) in entries.iter().enumerate() {
+        let value = to(model, value_ty, value, depth).map_err(|e| e.within(&key_step(i, key)))?;
+        object.insert(key_text(key), value);
+    }
+    Ok(Json::Object(object))
+}
+
+fn named_to(
+    model: &Model,
+    ty: &Type,
+    name: &QualifiedName,
+    value: &Value,
+    depth: usize,
+) -> Result<Json, ValueError> {
+    let def = type_def(model, name)?;
+    match (&def.kind, value) {
+        (TypeDefKind::Struct(fields), Value::Struct(given)) => {
+            struct_to(model, &FieldsOf::of_struct(name, fields), given, depth)
+        }
+        (
+            TypeDefKind::Enum(variants) | TypeDefKind::Exception(variants),
+            Value::Variant { name: v, fields },
+        ) => variant_to(model, name, variants, v, fields, depth),
+        (_, value) => Err(mismatch(ty, value.kind())),
+    }
+}
+
+fn reference_to(r: &rpc_runtime::ObjectRef, depth: usize) -> Result<Json, ValueError> {
+    enter(depth)?;
+    let mut object = Map::new();
+    object.insert("address".into(), Json::String(r.address.clone()));
+    object.insert("binding".into(), int_to(r.binding.into()));
+    object.insert("object".into(), int_to(r.object.into()));
+    object.insert("interface".into(), Json::String(r.interface.clone()));
+    Ok(Json::Object(object))
 }
 
 /// An integer: a number when JavaScript holds it exactly, else a decimal string.
@@ -227,7 +252,10 @@ fn struct_to(
     let depth = enter(depth)?;
     let values = fields.match_given(given)?;
     let mut object = Map::new();
-    for ((name, ty), value) in fields.iter().zip(values) {
+    for (i, value) in values.into_iter().enumerate() {
+        let Some((name, ty)) = fields.get(i) else {
+            continue;
+        };
         let json = to(model, ty, value, depth).map_err(|e| e.within(name))?;
         object.insert(name.to_owned(), json);
     }
@@ -264,15 +292,13 @@ fn variant_to(
                 to(model, ty, value, depth).map_err(|e| e.within("[0]"))
             } else {
                 let depth = enter(depth)?;
-                types
-                    .iter()
-                    .zip(values)
-                    .enumerate()
-                    .map(|(i, (ty, value))| {
-                        to(model, ty, value, depth).map_err(|e| e.within(&format!("[{i}]")))
-                    })
-                    .collect::<Result<_, _>>()
-                    .map(Json::Array)
+                let mut array = Vec::with_capacity(types.len());
+                for (i, (ty, value)) in types.iter().zip(values).enumerate() {
+                    array.push(
+                        to(model, ty, value, depth).map_err(|e| e.within(&format!("[{i}]")))?,
+                    );
+                }
+                Ok(Json::Array(array))
             }
             .map_err(|e| e.within(name))?
         }
@@ -300,39 +326,49 @@ fn variant_to(
 fn from(model: &Model, ty: &Type, json: &Json, depth: usize) -> Result<Value, ValueError> {
     match (ty, json) {
         (Type::Primitive(p), json) => primitive_from(*p, ty, json),
-        (Type::List(t), Json::Array(items)) => {
-            let depth = enter(depth)?;
-            items
-                .iter()
-                .enumerate()
-                .map(|(i, item)| from(model, t, item, depth).map_err(|e| e.within(&format!("[{i}]"))))
-                .collect::<Result<_, _>>()
-                .map(Value::List)
-        }
+        (Type::List(t), Json::Array(items)) => list_from(model, t, items, depth),
         (Type::Option(_), Json::Null) => Ok(Value::Option(None)),
-        (Type::Option(t), json) => {
-            let inner = from(model, t, json, enter(depth)?)?;
-            Ok(Value::Option(Some(Box::new(inner))))
-        }
+        (Type::Option(t), json) => some_from(model, t, json, depth),
         (Type::Map(k, v), Json::Object(object)) => map_from(model, k, v, object, enter(depth)?),
-        (Type::Named { name, .. }, json) => {
-            let def = type_def(model, name)?;
-            match (&def.kind, json) {
-                (TypeDefKind::Struct(fields), Json::Object(object)) => {
-                    struct_from(model, &FieldsOf::of_struct(name, fields), object, depth)
-                        .map(Value::Struct)
-                }
-                (TypeDefKind::Enum(variants) | TypeDefKind::Exception(variants), json) => {
-                    variant_from(model, ty, name, variants, json, depth)
-                }
-                (_, json) => Err(mismatch(ty, kind(json))),
-            }
-        }
+        (Type::Named { name, .. }, json) => named_from(model, ty, name, json, depth),
         (Type::Interface(_), Json::Object(object)) => {
             enter(depth)?;
             reference_from(object).map(Value::Reference)
         }
         (ty, json) => Err(mismatch(ty, kind(json))),
+    }
+}
+
+fn list_from(model: &Model, ty: &Type, items: &[Json], depth: usize) -> Result<Value, ValueError> {
+    let depth = enter(depth)?;
+    let mut list = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        list.push(from(model, ty, item, depth).map_err(|e| e.within(&format!("[{i}]")))?);
+    }
+    Ok(Value::List(list))
+}
+
+fn some_from(model: &Model, ty: &Type, json: &Json, depth: usize) -> Result<Value, ValueError> {
+    let inner = from(model, ty, json, enter(depth)?)?;
+    Ok(Value::Option(Some(Box::new(inner))))
+}
+
+fn named_from(
+    model: &Model,
+    ty: &Type,
+    name: &QualifiedName,
+    json: &Json,
+    depth: usize,
+) -> Result<Value, ValueError> {
+    let def = type_def(model, name)?;
+    match (&def.kind, json) {
+        (TypeDefKind::Struct(fields), Json::Object(object)) => {
+            struct_from(model, &FieldsOf::of_struct(name, fields), object, depth).map(Value::Struct)
+        }
+        (TypeDefKind::Enum(variants) | TypeDefKind::Exception(variants), json) => {
+            variant_from(model, ty, name, variants, json, depth)
+        }
+        (_, json) => Err(mismatch(ty, kind(json))),
     }
 }
 
@@ -383,14 +419,14 @@ fn primitive_from(p: Primitive, ty: &Type, json: &Json) -> Result<Value, ValueEr
 /// reads as a float) given for an integer type.
 fn not_an_integer(p: Primitive, text: &str, x: Option<f64>) -> ValueError {
     match (int_range(p), x) {
-        (Some((lo, hi)), Some(x)) if x.fract() == 0.0 => ValueError::new(format!(
-            "expected {} ({lo} to {hi}), found {text}",
-            p.name()
-        )),
-        _ => ValueError::new(format!(
-            "expected {} (an integer), found {text}",
-            p.name()
-        )),
+        // An integral float beyond the type: its range is what is wrong.
+        (Some((lo, hi)), Some(x)) if x.fract() == 0.0 && !(lo as f64..=hi as f64).contains(&x) => {
+            ValueError::new(format!(
+                "expected {} ({lo} to {hi}), found {text}",
+                p.name()
+            ))
+        }
+        _ => ValueError::new(format!("expected {} (an integer), found {text}", p.name())),
     }
 }
 
@@ -402,7 +438,9 @@ fn decimal(p: Primitive, ty: &Type, s: &str) -> Result<i128, ValueError> {
     }
     // Only digits: a failure is an overflow of even i128.
     s.parse::<i128>().map_err(|_| match int_range(p) {
-        Some((lo, hi)) => ValueError::new(format!("expected {} ({lo} to {hi}), found {s}", p.name())),
+        Some((lo, hi)) => {
+            ValueError::new(format!("expected {} ({lo} to {hi}), found {s}", p.name()))
+        }
         None => mismatch(ty, "an integer"),
     })
 }
@@ -434,8 +472,17 @@ fn map_from(
         let value = from(model, value_ty, json, depth).map_err(|e| e.within(&step))?;
         entries.push((key, value, text));
     }
-    entries.sort_by(|a, b| KeyRef::of(&a.0).cmp(&KeyRef::of(&b.0)));
-    if let Some(w) = entries.windows(2).find(|w| KeyRef::of(&w[0].0) == KeyRef::of(&w[1].0)) {
+    // Equal keys end up side by side, in the order of their texts, so that the error
+    // is the same whatever order the object keeps its keys in.
+    entries.sort_by(|a, b| {
+        KeyRef::of(&a.0)
+            .cmp(&KeyRef::of(&b.0))
+            .then_with(|| a.2.cmp(b.2))
+    });
+    if let Some(w) = entries
+        .windows(2)
+        .find(|w| KeyRef::of(&w[0].0) == KeyRef::of(&w[1].0))
+    {
         return Err(ValueError::new(format!(
             "duplicate map key: {:?} and {:?} are the same {key_ty}",
             w[0].2, w[1].2
@@ -458,7 +505,9 @@ fn key_from(ty: &Type, text: &str) -> Result<Value, ValueError> {
             ))),
         },
         Type::Primitive(Primitive::Bytes) => STANDARD.decode(text).map(Value::Bytes).map_err(|e| {
-            ValueError::new(format!("expected a bytes key in base64, found {text:?}: {e}"))
+            ValueError::new(format!(
+                "expected a bytes key in base64, found {text:?}: {e}"
+            ))
         }),
         Type::Primitive(p) if int_range(*p).is_some() => int_value(*p, decimal(*p, ty, text)?),
         ty => Err(ValueError::new(format!("{ty} cannot be a map key"))),
@@ -476,17 +525,19 @@ fn struct_from(
     if let Some(unknown) = object.keys().find(|k| fields.index_of(k).is_none()) {
         return Err(fields.unknown(unknown));
     }
-    fields
-        .iter()
-        .map(|(name, ty)| {
-            let value = match (object.get(name), ty) {
-                (Some(json), ty) => from(model, ty, json, depth).map_err(|e| e.within(name))?,
-                (None, Type::Option(_)) => Value::Option(None),
-                (None, _) => return Err(ValueError::new("missing field").within(name)),
-            };
-            Ok((name.to_owned(), value))
-        })
-        .collect()
+    let mut values = Vec::with_capacity(fields.len());
+    for i in 0..fields.len() {
+        let Some((name, ty)) = fields.get(i) else {
+            continue;
+        };
+        let value = match (object.get(name), ty) {
+            (Some(json), ty) => from(model, ty, json, depth).map_err(|e| e.within(name))?,
+            (None, Type::Option(_)) => Value::Option(None),
+            (None, _) => return Err(ValueError::new("missing field").within(name)),
+        };
+        values.push((name.to_owned(), value));
+    }
+    Ok(values)
 }
 
 fn variant_from(
@@ -525,20 +576,19 @@ fn variant_from(
         (VariantShape::Unit, Some(json)) => return Err(found(json)),
         (VariantShape::Tuple(types), Some(json)) => match (types.as_slice(), json) {
             ([ty], json) => {
-                let value = from(model, ty, json, depth).map_err(|e| e.within("[0]").within(name))?;
+                let value =
+                    from(model, ty, json, depth).map_err(|e| e.within("[0]").within(name))?;
                 Fields::Tuple(vec![value])
             }
             (types, Json::Array(items)) if items.len() == types.len() => {
                 let depth = enter(depth)?;
-                let values = types
-                    .iter()
-                    .zip(items)
-                    .enumerate()
-                    .map(|(i, (ty, item))| {
+                let mut values = Vec::with_capacity(types.len());
+                for (i, (ty, item)) in types.iter().zip(items).enumerate() {
+                    values.push(
                         from(model, ty, item, depth)
-                            .map_err(|e| e.within(&format!("[{i}]")).within(name))
-                    })
-                    .collect::<Result<_, _>>()?;
+                            .map_err(|e| e.within(&format!("[{i}]")).within(name))?,
+                    );
+                }
                 Fields::Tuple(values)
             }
             (_, Json::Array(items)) => {
@@ -562,7 +612,10 @@ fn variant_from(
 const REFERENCE_FIELDS: [&str; 4] = ["address", "binding", "object", "interface"];
 
 fn reference_from(object: &Map<String, Json>) -> Result<rpc_runtime::ObjectRef, ValueError> {
-    if let Some(unknown) = object.keys().find(|k| !REFERENCE_FIELDS.contains(&k.as_str())) {
+    if let Some(unknown) = object
+        .keys()
+        .find(|k| !REFERENCE_FIELDS.contains(&k.as_str()))
+    {
         return Err(ValueError::new(format!(
             "unknown field `{unknown}` (fields of an object reference: {})",
             REFERENCE_FIELDS.join(", ")
@@ -592,4 +645,404 @@ fn reference_from(object: &Map<String, Json>) -> Result<rpc_runtime::ObjectRef, 
         object: id("object")?,
         interface: string("interface")?,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::codec::test_model::*;
+
+    fn prim(p: Primitive) -> Type {
+        Type::Primitive(p)
+    }
+
+    fn round_trip(model: &Model, ty: &Type, value: &Value, expected: Json) {
+        let json = to_json(model, ty, value).unwrap();
+        assert_eq!(json, expected, "{ty}");
+        assert_eq!(&from_json(model, ty, &json).unwrap(), value, "{ty}");
+    }
+
+    fn err(model: &Model, ty: &Type, json: Json) -> String {
+        from_json(model, ty, &json).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn values_map_to_json_and_back() {
+        let model = model();
+        round_trip(
+            &model,
+            &named("Account"),
+            &account("ann"),
+            json!({"id": 1, "owner": "ann", "balance": -2, "tags": ["x"], "note": null}),
+        );
+        let bag = st(&[
+            ("small", Value::Unsigned(255)),
+            ("f", Value::Float(f64::from(1.1f32))),
+            ("blob", Value::Bytes(vec![0, 1, 2, 255])),
+            (
+                "by_id",
+                Value::Map(vec![
+                    (Value::Signed(-1), s("a")),
+                    (Value::Signed(9), s("b")),
+                    (Value::Signed(10), s("c")),
+                ]),
+            ),
+            (
+                "flags",
+                Value::Map(vec![
+                    (Value::Bool(false), Value::Unsigned(0)),
+                    (Value::Bool(true), Value::Unsigned(1)),
+                ]),
+            ),
+            (
+                "blobs",
+                Value::Map(vec![(Value::Bytes(vec![1]), Value::Unsigned(2))]),
+            ),
+            ("big", Value::Unsigned(u64::MAX)),
+            ("neg", Value::Signed(-(1 << 53))),
+            (
+                "shape",
+                Value::Option(Some(Box::new(var(
+                    "Segment",
+                    Fields::Tuple(vec![
+                        Value::Float(f64::NAN),
+                        Value::Float(f64::INFINITY),
+                        Value::Float(f64::NEG_INFINITY),
+                        Value::Float(0.5),
+                    ]),
+                )))),
+            ),
+            (
+                "maybe",
+                Value::Option(Some(Box::new(Value::Option(Some(Box::new(
+                    Value::Unsigned(3),
+                )))))),
+            ),
+        ]);
+        let json = to_json(&model, &named("Bag"), &bag).unwrap();
+        assert_eq!(
+            json,
+            json!({
+                "small": 255,
+                "f": 1.1,
+                "blob": "AAEC/w==",
+                "by_id": {"-1": "a", "9": "b", "10": "c"},
+                "flags": {"false": 0, "true": 1},
+                "blobs": {"AQ==": 2},
+                "big": "18446744073709551615",
+                "neg": "-9007199254740992",
+                "shape": {"Segment": ["NaN", "Infinity", "-Infinity", 0.5]},
+                "maybe": 3,
+            })
+        );
+        // NaN is not equal to itself: compare the JSON of the value read back.
+        let back = from_json(&model, &named("Bag"), &json).unwrap();
+        assert_eq!(to_json(&model, &named("Bag"), &back).unwrap(), json);
+        // Map entries come back in the key type's order, whatever the object's order.
+        assert_eq!(
+            back.field("by_id"),
+            bag.field("by_id"),
+            "numerically ordered keys"
+        );
+
+        round_trip(
+            &model,
+            &prim(Primitive::U64),
+            &Value::Unsigned((1 << 53) - 1),
+            json!(9007199254740991u64),
+        );
+        round_trip(
+            &model,
+            &prim(Primitive::U64),
+            &Value::Unsigned(1 << 53),
+            json!("9007199254740992"),
+        );
+        round_trip(
+            &model,
+            &prim(Primitive::I64),
+            &Value::Signed(i64::MIN),
+            json!("-9223372036854775808"),
+        );
+        round_trip(
+            &model,
+            &named("Kind"),
+            &var("Savings", Fields::Unit),
+            json!("Savings"),
+        );
+        round_trip(
+            &model,
+            &named("Shape"),
+            &var("Circle", Fields::Tuple(vec![Value::Float(2.0)])),
+            json!({"Circle": 2.0}),
+        );
+        round_trip(
+            &model,
+            &named("Shape"),
+            &var("Nothing", Fields::Struct(vec![])),
+            json!({"Nothing": {}}),
+        );
+        round_trip(
+            &model,
+            &named("BankError"),
+            &var(
+                "NotFound",
+                Fields::Struct(vec![("id".into(), Value::Unsigned(4))]),
+            ),
+            json!({"NotFound": {"id": 4}}),
+        );
+        let reference = rpc_runtime::ObjectRef {
+            address: "h:1".into(),
+            binding: u64::MAX,
+            object: 2,
+            interface: "bank.Bank".into(),
+        };
+        round_trip(
+            &model,
+            &named("Holder"),
+            &st(&[("bank", Value::Reference(reference))]),
+            json!({"bank": {"address": "h:1", "binding": "18446744073709551615", "object": 2, "interface": "bank.Bank"}}),
+        );
+        // Some(None) has no JSON of its own.
+        let maybe = Type::Option(Box::new(Type::Option(Box::new(prim(Primitive::U8)))));
+        let some_none = Value::Option(Some(Box::new(Value::Option(None))));
+        assert_eq!(to_json(&model, &maybe, &some_none).unwrap(), Json::Null);
+        assert_eq!(
+            from_json(&model, &maybe, &Json::Null).unwrap(),
+            Value::Option(None)
+        );
+    }
+
+    #[test]
+    fn json_input_is_read_generously() {
+        let model = model();
+        let u8_ty = prim(Primitive::U8);
+        assert_eq!(
+            from_json(&model, &u8_ty, &json!("200")).unwrap(),
+            Value::Unsigned(200)
+        );
+        assert_eq!(
+            from_json(&model, &prim(Primitive::I8), &json!("-128")).unwrap(),
+            Value::Signed(-128)
+        );
+        assert_eq!(
+            from_json(&model, &prim(Primitive::F64), &json!(3)).unwrap(),
+            Value::Float(3.0)
+        );
+        assert_eq!(
+            from_json(&model, &prim(Primitive::F32), &json!(0.1)).unwrap(),
+            Value::Float(f64::from(0.1f32))
+        );
+        assert_eq!(
+            from_json(&model, &named("Kind"), &json!({"Checking": null})).unwrap(),
+            var("Checking", Fields::Unit)
+        );
+        assert_eq!(
+            from_json(&model, &named("Shape"), &json!("Nothing")).unwrap(),
+            var("Nothing", Fields::Struct(vec![]))
+        );
+        // A missing option field is None.
+        let record = vec![
+            ("id".to_owned(), prim(Primitive::U64)),
+            (
+                "note".to_owned(),
+                Type::Option(Box::new(prim(Primitive::String))),
+            ),
+        ];
+        assert_eq!(
+            from_json_record(&model, &record, &json!({"id": 1})).unwrap(),
+            st(&[("id", Value::Unsigned(1)), ("note", Value::Option(None))])
+        );
+        assert_eq!(
+            to_json_record(
+                &model,
+                &record,
+                &st(&[("note", Value::Option(None)), ("id", Value::Unsigned(1))])
+            )
+            .unwrap(),
+            json!({"id": 1, "note": null})
+        );
+    }
+
+    #[test]
+    fn errors_speak_of_idl_types_and_say_where() {
+        let model = model();
+        let record = vec![("amount".to_owned(), prim(Primitive::I64))];
+        assert_eq!(
+            from_json_record(&model, &record, &json!({"amount": true}))
+                .unwrap_err()
+                .to_string(),
+            "`amount`: expected i64, found bool"
+        );
+        assert_eq!(
+            from_json_record(&model, &record, &json!({"amount": "ten"}))
+                .unwrap_err()
+                .to_string(),
+            "`amount`: expected i64, found string \"ten\""
+        );
+        assert_eq!(
+            to_json_record(&model, &record, &st(&[("amount", s("ten"))]))
+                .unwrap_err()
+                .to_string(),
+            "`amount`: expected i64, found string"
+        );
+        assert_eq!(
+            from_json_record(&model, &record, &json!([]))
+                .unwrap_err()
+                .to_string(),
+            "expected an object of fields: amount, found array"
+        );
+        assert_eq!(
+            from_json_record(&model, &record, &json!({}))
+                .unwrap_err()
+                .to_string(),
+            "`amount`: missing field"
+        );
+        assert_eq!(
+            err(
+                &model,
+                &named("Account"),
+                json!({"id": 1, "balance": 0, "tags": []})
+            ),
+            "`owner`: missing field"
+        );
+        assert_eq!(
+            err(
+                &model,
+                &named("Account"),
+                json!({"id": 1, "owner": "o", "balance": 0, "tags": [], "colour": "red"})
+            ),
+            "unknown field `colour` (fields of bank.Account: id, owner, balance, tags, note)"
+        );
+        assert_eq!(
+            err(&model, &named("BankError"), json!("Foo")),
+            "unknown variant `Foo` of bank.BankError (variants: NotFound, Insufficient)"
+        );
+        assert_eq!(
+            err(
+                &model,
+                &named("BankError"),
+                json!({"Insufficient": {"needed": 1, "available": 1.5}})
+            ),
+            "`Insufficient.available`: expected i64 (an integer), found 1.5"
+        );
+        assert_eq!(
+            err(&model, &named("BankError"), json!("NotFound")),
+            "variant `NotFound` of bank.BankError carries fields (id), found nothing"
+        );
+        assert_eq!(
+            err(&model, &named("Shape"), json!({"Segment": [1, 2]})),
+            "variant `Segment` of bank.Shape carries 4 values, found 2 values"
+        );
+        assert_eq!(
+            err(&model, &named("Shape"), json!({"Point": null, "Circle": 1})),
+            "expected bank.Shape as \"Variant\" or {\"Variant\": ...}, found an object of 2 keys"
+        );
+        assert_eq!(
+            err(&model, &prim(Primitive::U8), json!(300)),
+            "expected u8 (0 to 255), found 300"
+        );
+        assert_eq!(
+            err(&model, &prim(Primitive::U8), json!(-1)),
+            "expected u8 (0 to 255), found -1"
+        );
+        assert_eq!(
+            err(&model, &prim(Primitive::U8), json!(1.0)),
+            "expected u8 (an integer), found 1.0"
+        );
+        assert_eq!(
+            err(&model, &prim(Primitive::U64), json!("18446744073709551616")),
+            "expected u64 (0 to 18446744073709551615), found 18446744073709551616"
+        );
+        assert_eq!(
+            err(
+                &model,
+                &prim(Primitive::I64),
+                json!("99999999999999999999999999999999999999999")
+            ),
+            "expected i64 (-9223372036854775808 to 9223372036854775807), found 99999999999999999999999999999999999999999"
+        );
+        assert_eq!(
+            err(&model, &prim(Primitive::U64), json!(1e20)),
+            "expected u64 (0 to 18446744073709551615), found 1e+20"
+        );
+        assert_eq!(
+            err(&model, &prim(Primitive::F64), json!("nan")),
+            "expected f64, found string \"nan\""
+        );
+        assert!(
+            err(&model, &prim(Primitive::Bytes), json!("not base64!"))
+                .starts_with("expected bytes in base64")
+        );
+        let by_id = Type::Map(
+            Box::new(prim(Primitive::I32)),
+            Box::new(prim(Primitive::String)),
+        );
+        assert_eq!(
+            err(&model, &by_id, json!({"1": "a", "01": "b"})),
+            "duplicate map key: \"01\" and \"1\" are the same i32"
+        );
+        assert_eq!(
+            err(&model, &by_id, json!({"x": "a"})),
+            "`[\"x\"]`: expected i32, found string \"x\""
+        );
+        assert_eq!(
+            err(&model, &by_id, json!({"1": 2})),
+            "`[\"1\"]`: expected string, found number"
+        );
+        let flags = Type::Map(
+            Box::new(prim(Primitive::Bool)),
+            Box::new(prim(Primitive::U8)),
+        );
+        assert_eq!(
+            err(&model, &flags, json!({"yes": 1})),
+            "`[\"yes\"]`: expected a bool key, \"true\" or \"false\", found \"yes\""
+        );
+        assert_eq!(
+            err(
+                &model,
+                &named("Holder"),
+                json!({"bank": {"address": "a", "binding": 1, "object": 2}})
+            ),
+            "`bank.interface`: missing field"
+        );
+        assert_eq!(
+            err(
+                &model,
+                &named("Holder"),
+                json!({"bank": {"address": "a", "binding": -1, "object": 2, "interface": "i"}})
+            ),
+            "`bank.binding`: expected u64 (0 to 18446744073709551615), found -1"
+        );
+        assert_eq!(
+            to_json(&model, &prim(Primitive::U8), &Value::Unsigned(256))
+                .unwrap_err()
+                .to_string(),
+            "expected u8 (0 to 255), found 256"
+        );
+    }
+
+    #[test]
+    fn nesting_is_bounded_both_ways() {
+        on_small_stack(nesting_at_the_limit);
+    }
+
+    fn nesting_at_the_limit() {
+        let model = model();
+        // 600 nested trees, built without recursion: each is an object and a list.
+        let mut json = json!({"label": "", "children": []});
+        for _ in 0..600 {
+            json = json!({"label": "", "children": [json]});
+        }
+        let e = from_json(&model, &named("Tree"), &json).unwrap_err();
+        assert_eq!(e.message, "nesting deeper than 512 levels");
+        assert!(e.path.starts_with("children[0].children[0]"), "{}", e.path);
+        let e = to_json(&model, &named("Node"), &chain(257)).unwrap_err();
+        assert_eq!(e.message, "nesting deeper than 512 levels");
+        // 256 nodes are 511 levels: within the limit, and the same as the wire's.
+        let deepest = chain(256);
+        let json = to_json(&model, &named("Node"), &deepest).unwrap();
+        assert_eq!(from_json(&model, &named("Node"), &json).unwrap(), deepest);
+    }
 }

@@ -211,7 +211,10 @@ mod tests {
             .within("owner")
             .within("[2]")
             .within("accounts");
-        assert_eq!(e.to_string(), "`accounts[2].owner`: expected i64, found string");
+        assert_eq!(
+            e.to_string(),
+            "`accounts[2].owner`: expected i64, found string"
+        );
         assert_eq!(ValueError::new("bad").to_string(), "bad");
     }
 }

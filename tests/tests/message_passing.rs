@@ -16,8 +16,8 @@ use rpc_runtime::client::Encoded;
 use rpc_runtime::server::{Requests, mailbox};
 use rpc_runtime::wire::{self, Payload};
 use rpc_runtime::{Bytes, CallError, Channel, Client, Reply, Server, Transport};
-use tests::calc::calc_interface::{self, methods};
 use tests::calc::CalcClient;
+use tests::calc::calc_interface::{self, methods};
 use tests::calc_trait::{CalcServer, Calculator};
 use tests::ledger_idl::{LedgerClient, ledger_interface};
 use tests::lossy::{client_config, faults};
@@ -89,7 +89,10 @@ async fn a_hand_written_loop_serves_a_generated_client() {
     assert_eq!((words.len(), count), (4, 4), "out comes back from the loop");
     assert_eq!(calc.total().await.unwrap(), 11);
     calc.reset().await.unwrap();
-    let echoed = calc.echo(b"xyz", &Some("label:".to_string())).await.unwrap();
+    let echoed = calc
+        .echo(b"xyz", &Some("label:".to_string()))
+        .await
+        .unwrap();
     assert_eq!(&echoed[..], b"label:xyz");
     assert_eq!(calc.total().await.unwrap(), 0, "the oneway reset ran first");
     match calc.stats().await {
@@ -144,7 +147,10 @@ async fn a_hand_written_loop_keeps_at_most_once_under_loss_and_duplication() {
             ok += 1;
         }
     }
-    assert!(ok > CALLS * 9 / 10, "only {ok} of {CALLS} calls got through");
+    assert!(
+        ok > CALLS * 9 / 10,
+        "only {ok} of {CALLS} calls got through"
+    );
     let runs = runs.lock().unwrap();
     assert!(
         runs.values().all(|&n| n == 1),
@@ -152,7 +158,10 @@ async fn a_hand_written_loop_keeps_at_most_once_under_loss_and_duplication() {
     );
     let stats = proxy.stats();
     assert!(stats.duplicated > 0 && stats.dropped > 0, "{stats:?}");
-    assert!(server.stats().duplicates_filtered > 0, "the session filtered duplicates");
+    assert!(
+        server.stats().duplicates_filtered > 0,
+        "the session filtered duplicates"
+    );
 }
 
 #[tokio::test]

@@ -592,8 +592,7 @@ impl Client {
         &self,
         method: &'static MethodSpec,
         arguments: &A,
-    ) -> Result<(), CallError>
-    {
+    ) -> Result<(), CallError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let unreached = || unreached(self.timeout);
         let (channel, binding) = self.target_by(deadline).await.ok_or_else(unreached)??;

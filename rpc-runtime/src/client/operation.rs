@@ -99,9 +99,9 @@ impl ReplyMessage {
             |e: DecodeError| CallError::Protocol(format!("reply to `{}`: {e}", method.name));
         match self.status() {
             Some(Status::Ok) => Ok(payload),
-            Some(Status::Exception) => Err(CallError::Exception(
-                exception(payload).map_err(malformed)?,
-            )),
+            Some(Status::Exception) => {
+                Err(CallError::Exception(exception(payload).map_err(malformed)?))
+            }
             Some(Status::UnknownMethod | Status::UnknownObject) => Err(CallError::UnknownMethod {
                 method: method.name,
                 message: text(),

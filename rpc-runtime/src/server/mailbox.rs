@@ -18,9 +18,9 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use super::Invocation;
 use super::context::{CallContext, Peer};
 use super::service::{Handler, Reply, Service};
-use super::Invocation;
 use crate::shared_bytes::Bytes;
 use crate::spec::{InterfaceSpec, MethodSpec, Semantics};
 use crate::wire::DecodeError;
