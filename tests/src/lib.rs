@@ -45,18 +45,11 @@ pub mod corpus {
     }
 
     /// `methods.idl`: every attribute, mode and method form.
-    // The server of `interface Empty {}` leaves its `payload` parameter unused and
-    // matches on the method with a lone `_` arm: generator bugs (to fix in rpcgen's
-    // emitter), allowed here until then.
-    #[allow(unused_variables, clippy::match_single_binding)]
     pub mod calls {
         rpc_runtime::include_idl!(path = "corpus/calls.rs");
     }
 
     /// `primitives_and_generics.idl`: every built-in type, alone and nested.
-    // `nested() -> option<option<list<list<map<u8, list<string>>>>>>` spells its type in
-    // full where clippy wants a type alias: generated code does not add one (yet).
-    #[allow(clippy::type_complexity)]
     pub mod types {
         rpc_runtime::include_idl!(path = "corpus/types.rs");
     }

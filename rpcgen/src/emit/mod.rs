@@ -41,7 +41,7 @@ pub fn package_tokens(model: &Model, package: &Package) -> TokenStream {
         quote! {
             /// What travels on the wire: one struct per method for its arguments and one
             /// for its results, borrowed when sent and owned when received.
-            #[allow(dead_code, non_camel_case_types, non_snake_case)]
+            #[allow(dead_code, non_camel_case_types, non_snake_case, clippy::type_complexity)]
             mod #module {
                 #(#wire)*
             }
@@ -127,8 +127,9 @@ pub(crate) fn wrap(text: &str, width: usize, indent: &str) -> Vec<String> {
 }
 
 /// Lints that IDL names may trip (a `snake_case` type, a `camelCase` method), that the
-/// shape of an interface may trip (many parameters), and `dead_code`: a binary crate
+/// shape of an interface may trip (many parameters, types nested as deep as the IDL
+/// writes them), and `dead_code`: a binary crate
 /// that includes a package and uses only part of it must not warn about the rest.
 pub(crate) fn allow() -> TokenStream {
-    quote!(#[allow(dead_code, non_camel_case_types, non_snake_case, clippy::too_many_arguments, clippy::large_enum_variant)])
+    quote!(#[allow(dead_code, non_camel_case_types, non_snake_case, clippy::too_many_arguments, clippy::large_enum_variant, clippy::type_complexity)])
 }

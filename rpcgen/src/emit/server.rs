@@ -18,7 +18,22 @@ pub fn server(interface: &Interface, names: &Names) -> TokenStream {
     let link = names.doc_link();
     let doc =
         format!(" Serves an implementation of {link}: register it with an `rpc_runtime::Server`.");
-    let arms = interface.methods.iter().map(|m| arm(m, names));
+    let arms: Vec<TokenStream> = interface.methods.iter().map(|m| arm(m, names)).collect();
+    // An interface without methods has nothing to decode: no `match` with a lone arm,
+    // and the payload is left unread on purpose.
+    let dispatch = if arms.is_empty() {
+        quote! {
+            let _ = payload;
+            ::rpc_runtime::__codegen::unknown_method(method)
+        }
+    } else {
+        quote! {
+            match method {
+                #(#arms)*
+                _ => ::rpc_runtime::__codegen::unknown_method(method),
+            }
+        }
+    };
     let allow = allow();
     quote! {
         #[doc = #doc]
@@ -57,10 +72,7 @@ pub fn server(interface: &Interface, names: &Names) -> TokenStream {
                 method: u32,
                 payload: &[u8],
             ) -> ::core::result::Result<::rpc_runtime::__codegen::Handler, ::rpc_runtime::__codegen::DecodeError> {
-                match method {
-                    #(#arms)*
-                    _ => ::rpc_runtime::__codegen::unknown_method(method),
-                }
+                #dispatch
             }
         }
     }
