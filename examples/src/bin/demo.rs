@@ -141,6 +141,31 @@ async fn lossy_bank() -> Result<(), Box<dyn std::error::Error>> {
         s.sessions.bytes,
         s.sessions.evicted
     );
+
+    // The same server, called with no generated code: what `cargo rpcgen call` does.
+    let arguments = format!(r#"{{"id": {}}}"#, account.id);
+    println!(
+        "\n$ cargo rpcgen call examples/idl/bank.idl {} --transport udp bank.Bank/balance '{arguments}'",
+        server.address()
+    );
+    let model = std::sync::Arc::new(idl::load(&[concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/idl/bank.idl"
+    )])?);
+    let interface = std::sync::Arc::new(rpc_dynamic::DynamicInterface::new(model, "bank.Bank")?);
+    let target = rpc_dynamic::Target::address(
+        server.address(),
+        ChannelConfig {
+            transport: Transport::Udp,
+            ..ChannelConfig::default()
+        },
+    );
+    let client =
+        rpc_dynamic::DynamicClient::new(interface.clone(), target.client(interface.spec()));
+    let reply = client
+        .call_json("balance", &serde_json::from_str(&arguments)?)
+        .await?;
+    println!("{}", serde_json::to_string_pretty(&reply)?);
     server.shutdown().await;
     Ok(())
 }
