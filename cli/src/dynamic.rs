@@ -40,8 +40,9 @@ pub enum TransportArg {
 }
 
 impl TargetArgs {
-    /// The target the arguments name (connecting to the binder, if one is named).
-    async fn target(&self) -> Result<Target, String> {
+    /// The target the arguments name (connecting to the binder, if one is named), or
+    /// the exit status after saying why there is none.
+    async fn target(&self) -> Result<Target, ExitCode> {
         let transport = match self.transport {
             TransportArg::Tcp => Transport::Tcp,
             TransportArg::Udp => Transport::Udp,
@@ -56,9 +57,10 @@ impl TargetArgs {
         match &self.binder {
             None => Ok(Target::address(self.target.clone(), config)),
             Some(binder) => {
-                let binder = rpc_binder::Binder::from_spec(binder)
-                    .await
-                    .map_err(|e| format!("cannot reach the binder {binder}: {e}"))?;
+                let binder = rpc_binder::Binder::from_spec(binder).await.map_err(|e| {
+                    eprintln!("error: cannot reach the binder {binder}: {e}");
+                    ExitCode::from(1)
+                })?;
                 Ok(Target::Bound {
                     resolver: Arc::new(binder),
                     name: self.target.clone(),
@@ -159,10 +161,7 @@ pub fn call(
     runtime().block_on(async {
         let target = match target.target().await {
             Ok(target) => target,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
-            }
+            Err(code) => return code,
         };
         let client = DynamicClient::new(interface.clone(), target.client(interface.spec()));
         match client.call_json(method, &arguments).await {
@@ -206,10 +205,7 @@ pub fn gateway(files: &[PathBuf], target: &TargetArgs, listen: &str) -> ExitCode
     runtime().block_on(async {
         let target = match target.target().await {
             Ok(target) => target,
-            Err(e) => {
-                eprintln!("error: {e}");
-                return ExitCode::from(1);
-            }
+            Err(code) => return code,
         };
         let listener = match tokio::net::TcpListener::bind(listen).await {
             Ok(listener) => listener,

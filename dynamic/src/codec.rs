@@ -703,12 +703,7 @@ fn variant<S: Serializer>(
             s.serialize_newtype_variant("", index, "", &body)
         }
         (_, found) => {
-            let found = match found {
-                Fields::Unit => "nothing".to_owned(),
-                Fields::Tuple(t) if t.len() == 1 => "1 value".to_owned(),
-                Fields::Tuple(t) => format!("{} values", t.len()),
-                Fields::Struct(_) => "fields".to_owned(),
-            };
+            let found = found.carried();
             // The variant itself is wrong, not something inside it: no path step.
             return Err(enc.fail(wrong_shape(owner, v, &found)));
         }

@@ -66,7 +66,7 @@ impl Gateway {
         Gateway { clients, listing }
     }
 
-    /// The gateway's routes, to serve with [`axum::serve`] or nest in a larger app.
+    /// The gateway's routes, to serve with [`axum::serve()`] or nest in a larger app.
     pub fn router(self) -> Router {
         Router::new()
             .route("/", get(list))

@@ -307,12 +307,7 @@ fn variant_to(
             struct_to(model, &fields, given, depth).map_err(|e| e.within(name))?
         }
         (_, found) => {
-            let found = match found {
-                Fields::Unit => "nothing".to_owned(),
-                Fields::Tuple(t) if t.len() == 1 => "1 value".to_owned(),
-                Fields::Tuple(t) => format!("{} values", t.len()),
-                Fields::Struct(_) => "fields".to_owned(),
-            };
+            let found = found.carried();
             return Err(wrong_shape(owner, v, &found));
         }
     };

@@ -68,6 +68,19 @@ pub enum Fields {
     Struct(Vec<(String, Value)>),
 }
 
+impl Fields {
+    /// What the variant carries, in words, for error messages: "nothing", "1 value",
+    /// "3 values", "fields".
+    pub fn carried(&self) -> String {
+        match self {
+            Fields::Unit => "nothing".to_owned(),
+            Fields::Tuple(t) if t.len() == 1 => "1 value".to_owned(),
+            Fields::Tuple(t) => format!("{} values", t.len()),
+            Fields::Struct(_) => "fields".to_owned(),
+        }
+    }
+}
+
 impl Value {
     /// A short name of what kind of value this is, for error messages: "bool",
     /// "unsigned integer", "string", "struct", ...
