@@ -6,20 +6,11 @@
 //! overwrite ours, and the bank example into `OUT_DIR/corpus_bank`, since its `common`
 //! package is another than the `common` of `imports/`.
 
-/// The corpus files generated into `OUT_DIR/corpus`: every top-level file and the main
-/// file of each folder but `bank/`. `tests/dynamic_values.rs` loads the same list.
-const CORPUS: [&str; 8] = [
-    "../idl/tests/corpus/valid/docs.idl",
-    "../idl/tests/corpus/valid/keywords.idl",
-    "../idl/tests/corpus/valid/methods.idl",
-    "../idl/tests/corpus/valid/primitives_and_generics.idl",
-    "../idl/tests/corpus/valid/recursion.idl",
-    "../idl/tests/corpus/valid/variants.idl",
-    "../idl/tests/corpus/valid/imports/main.idl",
-    "../idl/tests/corpus/valid/split/first.idl",
-];
+include!("corpus_files.rs");
 
 fn main() -> Result<(), rpcgen::Error> {
+    // rpcgen names the IDL files it read; the list of corpus files is ours to name.
+    println!("cargo:rerun-if-changed=corpus_files.rs");
     rpcgen::compile(&[
         "idl/types.idl",
         "idl/keywords.idl",
@@ -33,6 +24,6 @@ fn main() -> Result<(), rpcgen::Error> {
     rpcgen::configure().out_subdir("corpus").compile(&CORPUS)?;
     rpcgen::configure()
         .out_subdir("corpus_bank")
-        .compile(&["../idl/tests/corpus/valid/bank/bank.idl"])?;
+        .compile(&BANK)?;
     Ok(())
 }

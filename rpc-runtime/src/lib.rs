@@ -14,6 +14,10 @@
 //!   that keep at-most-once promises under duplication, restarts and hostile peers, every
 //!   resource bounded by [`Limits`], counters in [`ServerStats`],
 //!   graceful shutdown, panics turned into error replies;
+//! - the message-passing layer under the stubs, public for callers and servers without
+//!   generated code: doOperation ([`Client::do_operation`], with [`client::Typed`] or
+//!   [`client::Encoded`] arguments), getRequest and sendReply ([`server::mailbox`]);
+//!   `docs/DYNAMIC.md` describes it;
 //! - [`CallError`]: every way a call can fail, with whether it ran ([`Outcome`]);
 //! - `chaos` (feature `chaos`): proxies that lose, duplicate, delay and reorder datagrams
 //!   or cut connections, seeded, for tests.

@@ -19,20 +19,7 @@ use rpc_runtime::serde::Serialize;
 use rpc_runtime::serde::de::DeserializeOwned;
 use tests::{corpus, corpus_bank};
 
-/// The corpus files `build.rs` generates into `OUT_DIR/corpus` (the same list).
-const CORPUS: [&str; 8] = [
-    "../idl/tests/corpus/valid/docs.idl",
-    "../idl/tests/corpus/valid/keywords.idl",
-    "../idl/tests/corpus/valid/methods.idl",
-    "../idl/tests/corpus/valid/primitives_and_generics.idl",
-    "../idl/tests/corpus/valid/recursion.idl",
-    "../idl/tests/corpus/valid/variants.idl",
-    "../idl/tests/corpus/valid/imports/main.idl",
-    "../idl/tests/corpus/valid/split/first.idl",
-];
-
-/// The bank example, generated apart (its `common` is not the `common` of `imports/`).
-const BANK: [&str; 1] = ["../idl/tests/corpus/valid/bank/bank.idl"];
+include!("../corpus_files.rs");
 
 /// Random values per type.
 const CASES: u32 = 256;
