@@ -39,6 +39,7 @@ mod buffers;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod client;
+pub mod objects;
 mod error;
 mod id;
 mod metadata;
