@@ -118,6 +118,10 @@ pub enum CallError<E = Infallible> {
     /// The server is not the one this client was bound to (it restarted).
     #[error("the server refused the binding: {0}")]
     UnknownBinding(String),
+    /// The object called is not on its server: it was collected (its leases ran out),
+    /// never existed there (a forged or stale id), or the reference is null. Nothing ran.
+    #[error("no such object: {0}")]
+    UnknownObject(String),
     /// The call's metadata is over its bounds or names a key twice; nothing was sent.
     #[error("invalid metadata: {0}")]
     InvalidMetadata(String),
@@ -150,7 +154,8 @@ impl<E> CallError<E> {
             | CallError::TooLarge { .. }
             | CallError::InvalidMetadata(_)
             | CallError::Unbound(_)
-            | CallError::UnknownBinding(_) => Outcome::NotExecuted,
+            | CallError::UnknownBinding(_)
+            | CallError::UnknownObject(_) => Outcome::NotExecuted,
         }
     }
 
@@ -193,6 +198,7 @@ impl<E> CallError<E> {
             CallError::SessionLost { method } => CallError::SessionLost { method },
             CallError::Unbound(m) => CallError::Unbound(m),
             CallError::UnknownBinding(m) => CallError::UnknownBinding(m),
+            CallError::UnknownObject(m) => CallError::UnknownObject(m),
             CallError::Killed { method, reason } => CallError::Killed { method, reason },
             CallError::InvalidMetadata(m) => CallError::InvalidMetadata(m),
         }
@@ -215,6 +221,7 @@ impl<E> CallError<E> {
             CallError::SessionLost { .. } => "session lost",
             CallError::Unbound(_) => "unbound",
             CallError::UnknownBinding(_) => "unknown binding",
+            CallError::UnknownObject(_) => "unknown object",
             CallError::InvalidMetadata(_) => "invalid metadata",
             CallError::Killed { .. } => "killed",
         }

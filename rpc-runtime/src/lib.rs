@@ -97,12 +97,14 @@ macro_rules! include_idl {
     };
 }
 
-/// A reference to a remote object, as an interface-typed IDL parameter carries it: where
-/// the object lives and which it is. (Turning it into a client proxy on arrival comes
-/// with remote object support.)
+/// The wire form of a reference to a remote object (`docs/PROTOCOL.md` §5): where the
+/// object lives and which it is. Generated code carries references as typed
+/// [`objects::Ref`]s; this is what they are on the wire, and what callers without
+/// generated code (`rpc-dynamic`) see.
 #[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct ObjectRef {
-    /// The server's address, `host:port`.
+    /// How to reach the object's server: `host:port` (TCP), `udp://host:port`,
+    /// `unix:PATH`, or empty: the peer that sent the message carrying the reference.
     pub address: String,
     /// The server incarnation's binding uid.
     pub binding: u64,
@@ -110,4 +112,8 @@ pub struct ObjectRef {
     pub object: u64,
     /// The interface's full name, `package.Interface`.
     pub interface: String,
+    /// Set by the exporting side when it sends the reference: the receiver names it in
+    /// its first lease (`dirty`), so the exporter knows this copy arrived; 0 on copies
+    /// passed on by a holder.
+    pub token: u64,
 }

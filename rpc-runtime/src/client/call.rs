@@ -145,7 +145,7 @@ impl<'c> Call<'c> {
     pub async fn run<A: Arguments + ?Sized, E>(
         mut self,
         request: &A,
-    ) -> Result<Incoming, CallError<E>> {
+    ) -> Result<(Incoming, Channel), CallError<E>> {
         let span = tracing::info_span!(
             "rpc.call",
             rpc.interface = self.client.interface.name,
@@ -176,7 +176,11 @@ impl<'c> Call<'c> {
                 Err(e) => span.record("rpc.outcome", e.label()),
             };
         }
-        result
+        let incoming = result?;
+        match self.target {
+            Some((channel, _)) => Ok((incoming, channel)),
+            None => Err(CallError::Protocol("a reply without a channel".into())),
+        }
     }
 
     /// Makes attempts until one is answered or the call must give up.
@@ -240,7 +244,7 @@ impl<'c> Call<'c> {
         let header = self.client.header(self.method, id, binding);
         let message = self
             .client
-            .request(self.method, request, header, context, &conn)?;
+            .request(self.method, request, header, context, &channel, &conn)?;
         if !conn.send(message).await {
             return Ok(Attempt::Lost(
                 "the connection closed before the request was sent".into(),

@@ -16,6 +16,7 @@ use tokio::task::AbortHandle;
 
 use super::replies::{Replies, Reply};
 use super::session::ClientSession;
+use crate::objects::reverse::{CallbackLink, is_reply};
 use crate::outbox::{Outbox, StreamOutbox, When, WriteHalf};
 use crate::wire::received::Received;
 use crate::wire::{FrameReader, HANDSHAKE_SLOT, Header, Kind, Message, Status, tag};
@@ -38,7 +39,7 @@ impl Incoming {
 /// How requests leave.
 enum Sender {
     /// A TCP or Unix stream.
-    Stream(Box<dyn StreamOutbox>),
+    Stream(Arc<dyn StreamOutbox>),
     /// A UDP socket connected to the server.
     Datagram(Arc<UdpSocket>),
 }
@@ -53,6 +54,9 @@ pub(crate) struct Connection {
     session: OnceLock<Arc<ClientSession>>,
     closed: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
+    /// Serves the server's calls back to this process's objects (streams only).
+    callbacks: CallbackLink,
+    max_frame: usize,
 }
 
 impl std::fmt::Debug for Connection {
@@ -64,13 +68,15 @@ impl std::fmt::Debug for Connection {
 }
 
 impl Connection {
-    fn new(sender: Sender, slots: u32) -> Arc<Connection> {
+    fn new(sender: Sender, slots: u32, max_frame: usize) -> Arc<Connection> {
         Arc::new(Connection {
             sender,
             replies: Replies::new(slots),
             session: OnceLock::new(),
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
+            callbacks: CallbackLink::new(),
+            max_frame,
         })
     }
 
@@ -93,12 +99,24 @@ impl Connection {
         R: AsyncRead + Unpin + Send + 'static,
         W: WriteHalf,
     {
-        let conn = Connection::new(Sender::Stream(Box::new(Outbox::new(write))), slots);
+        let conn = Connection::new(
+            Sender::Stream(Arc::new(Outbox::new(write))),
+            slots,
+            max_frame,
+        );
         let reader = conn.clone();
         let read_task = tokio::spawn(async move {
             let mut frames = FrameReader::new(read, max_frame);
             let why = loop {
                 match frames.next().await {
+                    // Anything but a reply is the server calling back an object of
+                    // this process, over this connection.
+                    Ok(Some(message)) if !is_reply(&message) => {
+                        if let Sender::Stream(outbox) = &reader.sender {
+                            let outbox = Arc::downgrade(outbox);
+                            reader.callbacks.forward(&message, outbox, reader.max_frame).await;
+                        }
+                    }
                     Ok(Some(message)) => {
                         if let Err(why) = reader.deliver(message) {
                             break why;
@@ -126,7 +144,11 @@ impl Connection {
     /// is not a reply to this client is ignored: anyone can send one.
     pub fn start_datagram(socket: UdpSocket, slots: u32) -> Arc<Connection> {
         let socket = Arc::new(socket);
-        let conn = Connection::new(Sender::Datagram(socket.clone()), slots);
+        let conn = Connection::new(
+            Sender::Datagram(socket.clone()),
+            slots,
+            crate::wire::MAX_DATAGRAM,
+        );
         let reader = conn.clone();
         let read_task = tokio::spawn(async move {
             let mut buf = vec![0u8; crate::wire::MAX_DATAGRAM];

@@ -4,6 +4,7 @@
 mod binding;
 mod call;
 mod connection;
+mod local;
 mod operation;
 pub mod orphans;
 mod remedies;
@@ -155,6 +156,11 @@ pub struct Channel {
 #[derive(Debug)]
 struct ChannelInner {
     address: String,
+    /// How its connections are made: to the address, or over a client's connection to
+    /// this server (callbacks).
+    route: Route,
+    /// Where local objects sent in its requests are exported.
+    exports: Arc<crate::objects::table::ObjectTable>,
     /// The session with the server, kept over reconnections (its calls' replies survive
     /// them) and replaced when the server forgets it.
     session: Mutex<Option<Arc<ClientSession>>>,
@@ -165,6 +171,25 @@ struct ChannelInner {
     /// Held while connecting, so that a broken connection is replaced once, not once per
     /// waiting caller.
     connecting: tokio::sync::Mutex<()>,
+}
+
+/// How a channel's connections are made.
+#[derive(Clone)]
+enum Route {
+    /// To its address, by its transport.
+    Address,
+    /// Over the connection a client opened to this server (a callback channel), while
+    /// that connection lasts.
+    Reverse(std::sync::Weak<crate::objects::reverse::ReverseLink>),
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Route::Address => "Address",
+            Route::Reverse(_) => "Reverse",
+        })
+    }
 }
 
 impl Drop for ChannelInner {
@@ -219,9 +244,40 @@ impl Channel {
     /// A channel that connects on its first call (used for bound clients, which may
     /// never call some exports).
     pub fn lazy(address: impl Into<String>, config: ChannelConfig) -> Channel {
+        Channel::with_route(
+            address.into(),
+            config,
+            Route::Address,
+            crate::objects::callback_table(),
+        )
+    }
+
+    /// The channel that calls back objects of the client of `link`'s connection, over
+    /// that connection; what it sends of this server's own objects is exported into
+    /// `exports`.
+    pub(crate) fn reverse(
+        link: std::sync::Weak<crate::objects::reverse::ReverseLink>,
+        exports: Arc<crate::objects::table::ObjectTable>,
+    ) -> Channel {
+        Channel::with_route(
+            String::new(),
+            ChannelConfig::default(),
+            Route::Reverse(link),
+            exports,
+        )
+    }
+
+    fn with_route(
+        address: String,
+        config: ChannelConfig,
+        route: Route,
+        exports: Arc<crate::objects::table::ObjectTable>,
+    ) -> Channel {
         Channel {
             inner: Arc::new(ChannelInner {
-                address: address.into(),
+                address,
+                route,
+                exports,
                 session: Mutex::new(None),
                 config,
                 connection: RwLock::new(None),
@@ -233,6 +289,33 @@ impl Channel {
     /// Whether two handles are the same channel.
     fn same(&self, other: &Channel) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// What tells this channel apart from every other one alive.
+    pub(crate) fn key(&self) -> usize {
+        Arc::as_ptr(&self.inner) as usize
+    }
+
+    /// Whether this handle is the channel's only one.
+    pub(crate) fn is_unshared(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1
+    }
+
+    /// The address references to objects behind this channel carry when sent on: the
+    /// server's address and transport, or empty for a callback channel (only the server
+    /// it belongs to can reach that client).
+    pub(crate) fn reference_address(&self) -> String {
+        match self.inner.route {
+            Route::Address => {
+                crate::objects::reference_address(self.inner.config.transport, &self.inner.address)
+            }
+            Route::Reverse(_) => String::new(),
+        }
+    }
+
+    /// Where local objects sent in this channel's requests are exported.
+    pub(crate) fn exports(&self) -> &Arc<crate::objects::table::ObjectTable> {
+        &self.inner.exports
     }
 
     /// The address this channel connects to.
@@ -282,9 +365,11 @@ impl Channel {
             address: address.clone(),
             source,
         };
-        let conn = open_connection(address, &self.inner.config)
-            .await
-            .map_err(error)?;
+        let conn = match &self.inner.route {
+            Route::Address => open_connection(address, &self.inner.config).await,
+            Route::Reverse(link) => reverse_connection(link, &self.inner.config).await,
+        }
+        .map_err(error)?;
         // A handshake that fails, or is given up by a call out of time, must not leave
         // the connection's tasks reading a socket nobody will use.
         let unfinished = AbortOnDrop(Some(conn.clone()));
@@ -350,6 +435,15 @@ enum Target {
     Channel { channel: Channel, binding: u64 },
     /// The servers a binder names, chosen per call.
     Bound(Arc<binding::Binding>),
+    /// An object of this process, called directly; or, for `Err`, nothing (a null or
+    /// dead reference), and why.
+    Local(Result<Arc<dyn crate::Service>, &'static str>),
+}
+
+impl std::fmt::Debug for dyn crate::Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Service({})", self.spec().name)
+    }
 }
 
 impl Client {
@@ -388,6 +482,28 @@ impl Client {
                 channel,
                 binding: 0,
             },
+            interface,
+            object: interface.object,
+            retry: None,
+            metadata: None,
+        }
+    }
+
+    /// A client of `service`, an object of this process: calls run it directly (their
+    /// arguments and results still go through the wire encoding).
+    pub(crate) fn local(service: Arc<dyn crate::Service>, interface: &'static InterfaceSpec) -> Client {
+        Client::of_target(Target::Local(Ok(service)), interface)
+    }
+
+    /// A client whose calls all fail with [`CallError::UnknownObject`], saying `why`.
+    pub(crate) fn unreachable(interface: &'static InterfaceSpec, why: &'static str) -> Client {
+        Client::of_target(Target::Local(Err(why)), interface)
+    }
+
+    fn of_target(target: Target, interface: &'static InterfaceSpec) -> Client {
+        Client {
+            timeout: ChannelConfig::default().timeout,
+            target,
             interface,
             object: interface.object,
             retry: None,
@@ -448,7 +564,7 @@ impl Client {
     pub fn channel(&self) -> Option<&Channel> {
         match &self.target {
             Target::Channel { channel, .. } => Some(channel),
-            Target::Bound(_) => None,
+            Target::Bound(_) | Target::Local(_) => None,
         }
     }
 
@@ -458,6 +574,7 @@ impl Client {
         match &self.target {
             Target::Channel { channel, .. } => channel.config(),
             Target::Bound(binding) => binding.config(),
+            Target::Local(_) => local_config(),
         }
     }
 
@@ -482,12 +599,18 @@ impl Client {
         method: &'static MethodSpec,
         arguments: &A,
     ) -> Result<Option<ReplyMessage>, CallError> {
+        if let Target::Local(service) = &self.target {
+            return local::call(service, self, method, arguments).await;
+        }
         if method.semantics == Semantics::Maybe {
             self.send_oneway(method, arguments).await?;
             return Ok(None);
         }
-        let incoming = Call::new(self, method).run(arguments).await?;
-        Ok(Some(ReplyMessage { incoming }))
+        let (incoming, channel) = Call::new(self, method).run(arguments).await?;
+        Ok(Some(ReplyMessage {
+            incoming,
+            arrival: crate::objects::scope::Arrival::Channel(channel),
+        }))
     }
 
     /// The reply of a call that must have one.
@@ -544,6 +667,11 @@ impl Client {
         reply.decode(method, |bytes| wire::decode(bytes, "exception"))
     }
 
+    /// The object id this client calls.
+    pub(crate) fn object(&self) -> u64 {
+        self.object
+    }
+
     /// The channel and binding uid of a call: the client's own, or the binder's choice,
     /// asked for within `deadline`; None when the deadline passed first. A client of one
     /// channel has no binder to ask, and costs no timer.
@@ -554,6 +682,9 @@ impl Client {
         match &self.target {
             Target::Channel { channel, binding } => Some(Ok((channel.clone(), *binding))),
             Target::Bound(bound) => tokio::time::timeout_at(deadline, bound.pick()).await.ok(),
+            Target::Local(_) => Some(Err(CallError::Protocol(
+                "a local object has no channel".into(),
+            ))),
         }
     }
 
@@ -613,7 +744,7 @@ impl Client {
         };
         let mut header = self.header(method, id, binding);
         header.flags |= FLAG_ONEWAY;
-        let message = self.request(method, arguments, header, context, &conn)?;
+        let message = self.request(method, arguments, header, context, &channel, &conn)?;
         if conn.send(message).await {
             Ok(())
         } else {
@@ -638,9 +769,13 @@ impl Client {
         arguments: &A,
         mut header: Header,
         context: ContextOut<'_>,
+        channel: &Channel,
         conn: &Connection,
     ) -> Result<wire::Message, CallError<E>> {
-        let payload = arguments.payload(&context).map_err(|e| {
+        let payload = crate::objects::scope::exporting(channel.exports(), || {
+            arguments.payload(&context)
+        })
+        .map_err(|e| {
             CallError::Protocol(format!(
                 "cannot encode the arguments of `{}`: {e}",
                 method.name
@@ -663,6 +798,12 @@ impl Client {
         }
         Ok(message)
     }
+}
+
+/// The configuration of clients of local objects (they have no channel).
+fn local_config() -> &'static ChannelConfig {
+    static CONFIG: std::sync::OnceLock<ChannelConfig> = std::sync::OnceLock::new();
+    CONFIG.get_or_init(ChannelConfig::default)
 }
 
 /// Refuses metadata beyond the bounds a server enforces, before anything is sent.
@@ -714,6 +855,21 @@ async fn open_connection(
             Connection::start_unix(stream, config.max_frame, config.slots)
         }
     })
+}
+
+/// A new connection over the connection of `link` (a callback channel).
+async fn reverse_connection(
+    link: &std::sync::Weak<crate::objects::reverse::ReverseLink>,
+    config: &ChannelConfig,
+) -> std::io::Result<Arc<Connection>> {
+    let Some(link) = link.upgrade() else {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotConnected,
+            "the client's connection that carried the reference has closed",
+        ));
+    };
+    let stream = link.dial().await?;
+    Ok(Connection::start_unix(stream, config.max_frame, config.slots))
 }
 
 /// A UDP socket connected to `address`, bound to the unspecified address of its family.

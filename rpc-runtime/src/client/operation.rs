@@ -63,9 +63,19 @@ impl Arguments for Encoded<'_> {}
 /// then its `inout` and `out` parameters in order) for [`Status::Ok`], its exception for
 /// [`Status::Exception`], an error text or a number for the others. [`ReplyMessage::outcome`]
 /// reads it as the stubs do.
-#[derive(Debug)]
 pub struct ReplyMessage {
-    pub(super) incoming: Incoming,
+    pub(crate) incoming: Incoming,
+    /// How to reach the replying side, for the references to its own objects the
+    /// reply carries.
+    pub(crate) arrival: crate::objects::scope::Arrival,
+}
+
+impl std::fmt::Debug for ReplyMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReplyMessage")
+            .field("incoming", &self.incoming)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ReplyMessage {
@@ -102,7 +112,8 @@ impl ReplyMessage {
             Some(Status::Exception) => {
                 Err(CallError::Exception(exception(payload).map_err(malformed)?))
             }
-            Some(Status::UnknownMethod | Status::UnknownObject) => Err(CallError::UnknownMethod {
+            Some(Status::UnknownObject) => Err(CallError::UnknownObject(text())),
+            Some(Status::UnknownMethod) => Err(CallError::UnknownMethod {
                 method: method.name,
                 message: text(),
             }),
@@ -149,7 +160,7 @@ impl ReplyMessage {
 
     /// [`ReplyMessage::outcome`] with the reply record and the exception decoded as
     /// serde types, slicing `bytes` values out of a large reply instead of copying them.
-    pub(super) fn decode<Rep, E>(
+    pub(crate) fn decode<Rep, E>(
         &self,
         method: &'static MethodSpec,
         exception: fn(&[u8]) -> Result<E, DecodeError>,
@@ -157,10 +168,12 @@ impl ReplyMessage {
     where
         Rep: serde::de::DeserializeOwned,
     {
-        wire::received::sharing(self.incoming.message.shared(), || {
-            let results = self.outcome(method, exception)?;
-            wire::decode(results, "results")
-                .map_err(|e| CallError::Protocol(format!("reply to `{}`: {e}", method.name)))
+        crate::objects::scope::arriving(self.arrival.clone(), || {
+            wire::received::sharing(self.incoming.message.shared(), || {
+                let results = self.outcome(method, exception)?;
+                wire::decode(results, "results")
+                    .map_err(|e| CallError::Protocol(format!("reply to `{}`: {e}", method.name)))
+            })
         })
     }
 }

@@ -20,6 +20,7 @@ use super::Shared;
 use super::context::Peer;
 use super::dispatch::{Exchange, accept};
 use super::handshake::{Origin, authenticate};
+use crate::objects::reverse::{self, ReverseLink};
 use crate::outbox::{Outbox, When, WriteHalf};
 use crate::wire::FrameReader;
 use crate::wire::received::Received;
@@ -48,6 +49,15 @@ pub(crate) async fn serve<R, W>(
     let writer = {
         let outbox = outbox.clone();
         tokio::spawn(async move { outbox.run().await })
+    };
+    // Callbacks to this connection's client go out through the same outbox.
+    let link = {
+        let outbox: Arc<dyn crate::outbox::StreamOutbox> = outbox.clone();
+        ReverseLink::new(
+            Arc::downgrade(&outbox),
+            shared.objects().clone(),
+            limits.max_frame,
+        )
     };
     let mut running = JoinSet::new();
     let mut frames =
@@ -129,6 +139,11 @@ pub(crate) async fn serve<R, W>(
             held_back = 0;
             When::Now
         };
+        // A reply on a connection the client opened answers a call back to it.
+        if reverse::is_reply(&message) {
+            link.forward(&message).await;
+            continue;
+        }
         let message = Received::new(message);
         let accepted = match authenticate(message.as_slice(), &origin, &shared) {
             Ok(checked) => {
@@ -138,6 +153,7 @@ pub(crate) async fn serve<R, W>(
                     origin: &mut origin,
                     running: &mut running,
                     when,
+                    link: Some(&link),
                 };
                 accept(checked, message.shared(), &mut exchange).await
             }

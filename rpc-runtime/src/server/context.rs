@@ -22,6 +22,11 @@ pub enum Peer {
     Udp(SocketAddr),
     /// A Unix domain socket connection (its peers have no address).
     Unix,
+    /// The server of a connection this process opened, calling back an object this
+    /// process sent it (a callback over the client's own connection).
+    Reverse,
+    /// This process: a call through a reference to a local object.
+    Local,
 }
 
 impl std::fmt::Display for Peer {
@@ -30,6 +35,8 @@ impl std::fmt::Display for Peer {
             Peer::Tcp(addr) => write!(f, "tcp {addr}"),
             Peer::Udp(addr) => write!(f, "udp {addr}"),
             Peer::Unix => f.write_str("unix peer"),
+            Peer::Reverse => f.write_str("the server called back"),
+            Peer::Local => f.write_str("this process"),
         }
     }
 }
@@ -48,6 +55,8 @@ pub struct CallContext {
     /// Set once the call waits (a call that finishes in its first poll cannot be
     /// stopped, and needs none).
     pub(crate) switch: Option<Arc<KillSwitch>>,
+    /// Where objects the handler's reply carries are exported: the server's table.
+    pub(crate) exports: Option<Arc<crate::objects::table::ObjectTable>>,
 }
 
 impl CallContext {
@@ -139,6 +148,11 @@ pub fn context() -> Option<CallContext> {
 /// elsewhere.
 pub fn invocation() -> Option<Invocation> {
     CONTEXT.try_with(|c| c.invocation).ok()
+}
+
+/// The table the reply of the call this code runs in exports its objects into.
+pub(crate) fn exports() -> Option<Arc<crate::objects::table::ObjectTable>> {
+    CONTEXT.try_with(|c| c.exports.clone()).ok().flatten()
 }
 
 /// The part of the context a call made from inside a handler inherits: its deadline and

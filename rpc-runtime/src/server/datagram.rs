@@ -69,6 +69,7 @@ pub(crate) async fn serve(
             origin: &mut origin,
             running: &mut running,
             when: When::Now,
+            link: None,
         };
         if let Err(why) = accept(checked, None, &mut exchange).await {
             tracing::debug!(%peer, "datagram dropped: {why}");

@@ -12,6 +12,7 @@
 //! waiting (most do) replies without a task switch. One that must wait continues as a
 //! task of its own, so that slow calls do not hold up the connection.
 
+use std::borrow::Cow;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ use super::service::{Handler, Service};
 use super::session::Verdict;
 use super::{Invocation, Shared};
 use crate::metadata::Metadata;
+use crate::objects::scope::{Arrival, arriving};
 use crate::outbox::When;
 use crate::spec::{MethodSpec, Semantics};
 use crate::trace;
@@ -50,6 +52,8 @@ pub(crate) struct Exchange<'a, S> {
     pub running: &'a mut JoinSet<()>,
     /// When replies are written.
     pub when: When,
+    /// The way to call the client back over this connection (streams only).
+    pub link: Option<&'a Arc<crate::objects::reverse::ReverseLink>>,
 }
 
 /// Why a request does not run, and what its client is told.
@@ -115,8 +119,16 @@ pub(crate) async fn accept<S: ReplySink + Clone>(
             (RequestContext::default(), payload)
         };
         let (service, method) = resolve(&header, shared)?;
-        let handler = sharing(frame, || service.call(header.method, args))
-            .map_err(|e| Refusal::Error(Status::BadRequest, e.to_string()))?;
+        let arrival = match exchange.link {
+            Some(link) => Arrival::Link(link.clone()),
+            None => Arrival::Unreachable(
+                "a datagram client's objects cannot be called back: use a stream transport",
+            ),
+        };
+        let handler = arriving(arrival, || {
+            sharing(frame, || service.call(header.method, args))
+        })
+        .map_err(|e| Refusal::Error(Status::BadRequest, e.to_string()))?;
         // At-most-once and oneway calls run once per invocation id, which only a session
         // makes trustworthy. The context is not part of what makes a copy a duplicate:
         // a retransmission carries less remaining time.
@@ -168,7 +180,7 @@ fn session_of(proof: &Proof, shared: &Shared) -> Result<bool, Refusal> {
 fn resolve<'s>(
     header: &Header,
     shared: &'s Shared,
-) -> Result<(&'s Arc<dyn Service>, &'static MethodSpec), Refusal> {
+) -> Result<(Cow<'s, Arc<dyn Service>>, &'static MethodSpec), Refusal> {
     if header.binding != 0 && header.binding != shared.uid {
         // The uid is not said: the client knows which it asked for, others need not know.
         return Err(Refusal::Error(
@@ -176,9 +188,15 @@ fn resolve<'s>(
             "this server is not the binding asked for".into(),
         ));
     }
-    let Some(service) = shared.services.get(&header.object) else {
-        let text = format!("no object {:#x} on this server", header.object);
-        return Err(Refusal::Error(Status::UnknownObject, text));
+    let service = match shared.services.get(&header.object) {
+        Some(service) => Cow::Borrowed(service),
+        None => match shared.objects.get(header.object) {
+            Some(object) => Cow::Owned(object.service.clone()),
+            None => {
+                let text = format!("no object {:#x} on this server", header.object);
+                return Err(Refusal::Error(Status::UnknownObject, text));
+            }
+        },
     };
     let spec = service.spec();
     let Some(method) = spec.method(header.method) else {
@@ -351,6 +369,7 @@ async fn run<S: ReplySink + Clone>(
         metadata: (!request.metadata.is_empty())
             .then(|| Arc::new(Metadata::from_entries(request.metadata))),
         switch: None,
+        exports: Some(shared.objects.clone()),
     };
     let span = tracing::info_span!(
         "rpc.serve",

@@ -60,6 +60,18 @@ pub struct Limits {
     /// long cannot be found (a stream session's client cannot be found once no
     /// connection is attached to it). Default 5 s.
     pub owner_silence: Duration,
+    /// Objects exported at once (references sent in replies, or callback objects sent
+    /// in requests); exporting one more fails the call that sends it, with a clear
+    /// error. Default 65,536.
+    pub max_objects: usize,
+    /// Leases and references in transit one exported object may have at once; a lease
+    /// beyond it is refused (the holder's reference then fails with `UnknownObject`).
+    /// Default 1,024.
+    pub max_holders: usize,
+    /// How long a lease lasts: a holder renews it at half of this, and an object whose
+    /// leases all ran out (its holders crashed or were cut off) is collected. A reference
+    /// sent but not yet leased is kept as long. Default 30 s.
+    pub lease: Duration,
 }
 
 impl Default for Limits {
@@ -80,6 +92,9 @@ impl Default for Limits {
             session_idle: Duration::from_secs(600),
             max_identities: 16_384,
             owner_silence: Duration::from_secs(5),
+            max_objects: 65_536,
+            max_holders: 1_024,
+            lease: Duration::from_secs(30),
         }
     }
 }

@@ -23,6 +23,7 @@ mod running;
 mod service;
 mod session;
 
+pub(crate) use connection::serve as serve_stream;
 pub(crate) use context::inherited;
 pub use context::{CallContext, Peer, context, invocation};
 pub use limits::Limits;
@@ -129,9 +130,16 @@ pub(crate) struct Shared {
     counters: Counters,
     /// The calls running as tasks, so that they can be stopped.
     running: Arc<running::Running>,
+    /// The objects this server exports (references it sent), with their leases.
+    objects: Arc<crate::objects::table::ObjectTable>,
 }
 
 impl Shared {
+    /// The objects this server exports.
+    pub(crate) fn objects(&self) -> &Arc<crate::objects::table::ObjectTable> {
+        &self.objects
+    }
+
     /// Session `session` announced `client`'s identity and epoch: when the epoch is new,
     /// stops that identity's calls of older epochs as [`ServerConfig::reincarnation`]
     /// says.
@@ -218,6 +226,8 @@ pub struct ServerStats {
     pub connections_timed_out: u64,
     /// The sessions and their stored replies.
     pub sessions: SessionStats,
+    /// The objects exported (references sent) and their leases.
+    pub objects: crate::objects::ObjectStats,
     /// Calls stopped before they finished, by reason.
     pub killed: KilledStats,
 }
@@ -330,14 +340,36 @@ impl Server {
         listening: Listening,
         run: impl FnOnce(Arc<Shared>, watch::Receiver<bool>) -> tokio::task::JoinHandle<()>,
     ) -> ServerHandle {
+        let shared = self.into_shared();
+        let permits = shared.permits.available_permits();
+        let (stop, stopped) = watch::channel(false);
+        let task = run(shared.clone(), stopped);
+        ServerHandle {
+            listening,
+            shared,
+            permits,
+            stop,
+            task,
+        }
+    }
+
+    /// The state every connection of the server shares, with its object table and the
+    /// lease service on it.
+    pub(crate) fn into_shared(mut self) -> Arc<Shared> {
+        let uid = random_u64();
+        let objects = crate::objects::table::ObjectTable::new(uid, self.config.limits);
+        let dgc = crate::objects::Dgc(objects.clone());
+        self.services
+            .insert(crate::Service::spec(&dgc).object, Arc::new(dgc));
         let permits = match self.config.concurrency {
             Concurrency::Concurrent { max_in_flight } => {
                 max_in_flight.clamp(1, Semaphore::MAX_PERMITS)
             }
             Concurrency::Sequential => 1,
         };
-        let shared = Arc::new(Shared {
-            uid: random_u64(),
+        Arc::new(Shared {
+            uid,
+            objects,
             services: self.services,
             permits: Arc::new(Semaphore::new(permits)),
             sessions: session::Sessions::new(self.config.limits),
@@ -351,17 +383,37 @@ impl Server {
             counters: Counters::default(),
             running: Arc::default(),
             config: self.config,
-        });
-        let (stop, stopped) = watch::channel(false);
-        let task = run(shared.clone(), stopped);
-        ServerHandle {
-            listening,
-            shared,
-            permits,
-            stop,
-            task,
-        }
+        })
     }
+}
+
+/// Runs `method` of `service`, an object of this process, with the encoded `args`, as a
+/// server would run it (in a call context, panics caught), for a call through a local
+/// reference; its reply exports objects into `exports`.
+pub(crate) async fn run_local(
+    service: Arc<dyn Service>,
+    method: &'static crate::MethodSpec,
+    args: &[u8],
+    exports: Arc<crate::objects::table::ObjectTable>,
+) -> Result<Reply, crate::wire::DecodeError> {
+    let arrival = crate::objects::scope::Arrival::Unreachable("an in-process call");
+    let handler = crate::objects::scope::arriving(arrival, || service.call(method.id, args))?;
+    let context = CallContext {
+        invocation: Invocation {
+            session: 0,
+            slot: 0,
+            seq: 0,
+        },
+        object: 0,
+        interface: service.spec().name,
+        method: method.name,
+        deadline: None,
+        peer: Peer::Local,
+        metadata: None,
+        switch: None,
+        exports: Some(exports),
+    };
+    Ok(catch_unwind::CatchUnwind::new(handler, context, tracing::Span::none()).await)
 }
 
 /// A listener of stream connections: TCP or Unix domain.
@@ -529,6 +581,7 @@ impl ServerHandle {
             connections_refused: c.connections_refused.load(Ordering::Relaxed),
             connections_timed_out: c.connections_timed_out.load(Ordering::Relaxed),
             sessions: self.shared.sessions.stats(),
+            objects: self.shared.objects.stats(),
             killed: {
                 let k = &self.shared.running.killed;
                 KilledStats {

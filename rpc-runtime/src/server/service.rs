@@ -36,7 +36,7 @@ pub enum Reply {
 impl Reply {
     /// A reply carrying `results`.
     pub fn ok<T: Serialize + ?Sized>(results: &T) -> Reply {
-        match Payload::encode(results) {
+        match encode(results) {
             Ok(p) => Reply::Ok(p),
             Err(e) => Reply::Fault(format!("cannot encode the results: {e}")),
         }
@@ -44,9 +44,17 @@ impl Reply {
 
     /// A reply carrying an exception.
     pub fn exception<E: Serialize + ?Sized>(exception: &E) -> Reply {
-        match Payload::encode(exception) {
+        match encode(exception) {
             Ok(p) => Reply::Exception(p),
             Err(e) => Reply::Fault(format!("cannot encode the exception: {e}")),
         }
+    }
+}
+
+/// Encodes a reply, exporting the objects it carries into the server's table.
+fn encode<T: Serialize + ?Sized>(value: &T) -> Result<Payload, crate::wire::EncodeError> {
+    match super::context::exports() {
+        Some(table) => crate::objects::scope::exporting(&table, || Payload::encode(value)),
+        None => Payload::encode(value),
     }
 }
