@@ -17,6 +17,7 @@ fn main() -> Result<(), rpcgen::Error> {
         "idl/calc.idl",
         "idl/ledger.idl",
         "idl/orphans.idl",
+        "idl/objects.idl",
     ])?;
     rpcgen::configure()
         .out_subdir("gen2")

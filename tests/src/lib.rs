@@ -29,6 +29,11 @@ pub mod orphans {
     rpc_runtime::include_idl!("orphans");
 }
 
+/// Counters, listeners and a hub, for the remote object tests (`idl/objects.idl`).
+pub mod objects {
+    rpc_runtime::include_idl!("objects");
+}
+
 /// The valid corpus of the `idl` crate (`idl/tests/corpus/valid`), generated into
 /// `OUT_DIR/corpus` for the dynamic-value property test (`tests/dynamic_values.rs`).
 /// Every package is a sibling module, as generated code names other packages

@@ -360,3 +360,120 @@ async fn sweep(table: Weak<ObjectTable>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table(lease_millis: u64, max_objects: usize, max_holders: usize) -> Arc<ObjectTable> {
+        let limits = Limits {
+            lease: Duration::from_millis(lease_millis),
+            max_objects,
+            max_holders,
+            ..Limits::default()
+        };
+        ObjectTable::new(random_u64(), limits)
+    }
+
+    /// Any service will do as the exported object: the lease service of another table.
+    fn object() -> Arc<LocalObject> {
+        let other = table(1000, 1, 1);
+        LocalObject::new(Arc::new(super::super::Dgc(other)))
+    }
+
+    #[test]
+    fn a_reference_leased_then_released_is_collected_at_once() {
+        let table = table(60_000, 16, 16);
+        let object = object();
+        let (id, token) = table.export(&object).unwrap();
+        assert_eq!(table.export(&object).unwrap().0, id, "one id while exported");
+        assert_eq!(table.stats().in_transit, 2);
+        assert!(table.dirty(7, 1, &[(id, token)]).is_empty());
+        let (_, second) = (id, table.stats());
+        assert_eq!(second.leases, 1);
+        assert_eq!(second.in_transit, 1, "the other copy is still in flight");
+        table.clean(7, 2, &[id]);
+        assert!(table.get(id).is_some(), "a copy in transit keeps it");
+        let other_token = {
+            let objects = table.objects();
+            objects[&id].transit[0].0
+        };
+        assert!(table.dirty(8, 3, &[(id, other_token)]).is_empty());
+        table.clean(8, 4, &[id]);
+        assert!(table.get(id).is_none());
+        let stats = table.stats();
+        assert_eq!((stats.exported, stats.collected_total), (0, 1));
+    }
+
+    #[test]
+    fn lease_messages_older_than_the_last_applied_change_nothing() {
+        let table = table(60_000, 16, 16);
+        let object = object();
+        let (id, token) = table.export(&object).unwrap();
+        assert!(table.dirty(7, 5, &[(id, token)]).is_empty());
+        // A clean sent before that dirty, delivered after it.
+        table.clean(7, 3, &[id]);
+        assert_eq!(table.stats().leases, 1, "an older clean does not release");
+        table.clean(7, 6, &[id]);
+        assert!(table.get(id).is_none(), "collected");
+        // A late duplicate of the dirty cannot bring it back.
+        assert_eq!(table.dirty(7, 5, &[(id, 0)]), vec![id]);
+        assert!(table.get(id).is_none());
+    }
+
+    #[test]
+    fn a_tombstone_stops_a_late_dirty_while_others_hold_the_object() {
+        let table = table(60_000, 16, 16);
+        let object = object();
+        let (id, token) = table.export(&object).unwrap();
+        table.dirty(1, 10, &[(id, token)]);
+        let (_, token) = table.export(&object).unwrap();
+        table.dirty(2, 11, &[(id, token)]);
+        table.clean(1, 12, &[id]);
+        table.dirty(1, 10, &[(id, 0)]); // the late copy of holder 1's first dirty
+        assert_eq!(table.stats().leases, 1, "only holder 2 holds it");
+    }
+
+    #[test]
+    fn unleased_copies_and_expired_leases_run_out() {
+        let table = table(40, 16, 16);
+        let lost = table.export(&object()).unwrap().0; // its message was lost
+        let leased = {
+            let object = object();
+            let (id, token) = table.export(&object).unwrap();
+            table.dirty(3, 1, &[(id, token)]);
+            id
+        };
+        assert_eq!(table.stats().exported, 2);
+        std::thread::sleep(Duration::from_millis(60));
+        table.sweep();
+        assert!(table.get(lost).is_none());
+        assert!(table.get(leased).is_none(), "its holder stopped renewing");
+        assert_eq!(table.stats().exported, 0);
+    }
+
+    #[test]
+    fn the_table_and_each_object_are_bounded() {
+        let table = table(60_000, 3, 2);
+        let objects: Vec<_> = (0..3).map(|_| object()).collect();
+        let copies: Vec<(u64, u64)> = objects.iter().map(|o| table.export(o).unwrap()).collect();
+        assert!(matches!(table.export(&object()), Err(ExportError::Full(3))));
+        assert_eq!(table.stats().refused, 1);
+        // Holders of one object (copies in transit count): the holders of its two
+        // copies; a third holder is refused.
+        let (id, first) = copies[0];
+        let (_, second) = table.export(&objects[0]).unwrap();
+        assert!(table.dirty(1, 1, &[(id, first)]).is_empty());
+        assert!(table.dirty(2, 2, &[(id, second)]).is_empty());
+        assert_eq!(table.dirty(3, 3, &[(id, 0)]), vec![id]);
+        // Copies beyond the bound still keep it alive, without a token each.
+        for _ in 0..100 {
+            table.export(&objects[0]).unwrap();
+        }
+        assert!(table.stats().in_transit <= 2);
+        // Leases of objects never exported are refused, and cost nothing.
+        let forged: Vec<(u64, u64)> = (1..=1000).map(|i| (i, 0)).collect();
+        assert_eq!(table.dirty(9, 9, &forged).len(), 1000);
+        assert_eq!(table.stats().exported, 3);
+    }
+}
