@@ -107,6 +107,7 @@ pub mod corpus_bank {
 
 pub mod calc_trait;
 pub mod echo;
+pub mod hub;
 pub mod ledger;
 pub mod lossy;
 pub mod raw;
