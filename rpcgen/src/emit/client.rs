@@ -96,8 +96,10 @@ fn reference(interface: &Interface, names: &Names) -> TokenStream {
         into_ref_link(names)
     );
     let doc = docs(&wrap(&text, WIDTH, ""), String::new);
+    let allow = allow();
     quote! {
         #doc
+        #allow
         pub type #alias = ::rpc_runtime::objects::Ref<#client>;
     }
 }
