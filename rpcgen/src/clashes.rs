@@ -4,10 +4,10 @@
 //!
 //! Every name is made by the functions of [`crate::emit::names`], the very ones the
 //! emitter calls. The names live in scopes that mirror the generated module: the package
-//! module (types, traits, clients, servers, facts modules, the private module of the
-//! wire structs), the wire structs in that module, each client's
-//! methods (the interface's and the four every client has), each facts module's method
-//! constants, each method's parameters (and the generated code's own variables), and
+//! module (types, traits, clients, servers, reference types, facts modules, the private
+//! module of the wire structs), the wire structs in that module, each client's
+//! methods (the interface's and those every client has), each trait's methods (the
+//! interface's and the provided `into_ref`), each facts module's method constants, each method's parameters (and the generated code's own variables), and
 //! each struct's fields and enum's variants. Both front ends run [`check`]: the IDL's
 //! through [`crate::load`], the `#[remote]` attribute's in [`crate::remote`].
 
@@ -17,8 +17,8 @@ use idl::source::Span;
 use idl::{Draft, Interface, Model, Package, TypeDef, TypeDefKind, VariantShape};
 
 use crate::emit::names::{
-    CLIENT_METHODS, METHOD_LOCALS, WIRE_MODULE, WIRE_REPLY, WIRE_REQUEST, client_struct,
-    facts_module, method_const, resolved, server_struct, wire_struct,
+    CLIENT_METHODS, METHOD_LOCALS, TRAIT_METHODS, WIRE_MODULE, WIRE_REPLY, WIRE_REQUEST,
+    client_struct, facts_module, method_const, ref_alias, resolved, server_struct, wire_struct,
 };
 
 /// Every generated name that two items of `model` would both define.
@@ -28,6 +28,7 @@ pub fn check(model: &Model) -> Vec<Draft> {
         for interface in &package.interfaces {
             clashes.scope(method_constants(interface));
             clashes.scope(client_methods(interface));
+            clashes.scope(trait_methods(interface));
         }
         clashes.scope(package_items(package));
         clashes.scope(wire_structs(package));
@@ -126,8 +127,8 @@ impl Clashes {
     }
 }
 
-/// The package module's types, traits, clients, servers, facts modules and the module of
-/// the wire structs.
+/// The package module's types, traits, clients, servers, reference types, facts modules
+/// and the module of the wire structs.
 fn package_items(package: &Package) -> Vec<Entry> {
     let mut entries: Vec<Entry> = package
         .types
@@ -145,6 +146,11 @@ fn package_items(package: &Package) -> Vec<Entry> {
         entries.push(Entry::of(resolved(&i.name), i.span, of("its trait")));
         entries.push(Entry::of(client_struct(&i.name), i.span, of("its client")));
         entries.push(Entry::of(server_struct(&i.name), i.span, of("its server")));
+        entries.push(Entry::of(
+            ref_alias(&i.name),
+            i.span,
+            of("its reference type"),
+        ));
         entries.push(Entry::of(
             facts_module(&i.name),
             i.span,
@@ -220,6 +226,28 @@ fn client_methods(interface: &Interface) -> Vec<Entry> {
     entries
 }
 
+/// The trait's methods: the interface's, and those every generated trait provides.
+fn trait_methods(interface: &Interface) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = TRAIT_METHODS
+        .iter()
+        .map(|name| Entry {
+            name: name.to_string(),
+            origin: None,
+            what: format!(
+                "every generated trait (its own `{}::{name}`)",
+                resolved(&interface.name)
+            ),
+        })
+        .collect();
+    entries.extend(
+        interface
+            .methods
+            .iter()
+            .map(|m| Entry::of(resolved(&m.name), m.span, format!("method `{}`", m.name))),
+    );
+    entries
+}
+
 /// The fields of a struct (and of each struct variant) and the variants of an enum.
 fn members(def: &TypeDef, clashes: &mut Clashes) {
     let fields = |fields: &[idl::Field], owner: &str| -> Vec<Entry> {
@@ -270,17 +298,36 @@ fn kind(def: &TypeDef) -> &'static str {
 mod tests {
     use super::*;
 
-    /// The names of the items of a generated module, of the methods of its impls, and of
-    /// the items of its module of wire structs.
-    fn generated(model: &Model) -> (Vec<String>, Vec<String>, Vec<String>) {
+    /// The names a generated module defines.
+    #[derive(Default)]
+    struct Generated {
+        /// Its items.
+        items: Vec<String>,
+        /// The methods of the client's inherent impl.
+        client: Vec<String>,
+        /// The methods of the trait.
+        service: Vec<String>,
+        /// The items of its module of wire structs.
+        wire: Vec<String>,
+    }
+
+    fn generated(model: &Model) -> Generated {
         let tokens = crate::emit::package_tokens(model, &model.packages[0]);
         let file: syn::File = syn::parse2(tokens).expect("generated code parses");
-        let (mut items, mut methods, mut wire) = (Vec::new(), Vec::new(), Vec::new());
+        let mut g = Generated::default();
+        let (items, methods, wire) = (&mut g.items, &mut g.client, &mut g.wire);
         for item in &file.items {
             match item {
                 syn::Item::Struct(s) => items.push(s.ident.to_string()),
                 syn::Item::Enum(e) => items.push(e.ident.to_string()),
-                syn::Item::Trait(t) => items.push(t.ident.to_string()),
+                syn::Item::Type(t) => items.push(t.ident.to_string()),
+                syn::Item::Trait(t) => {
+                    items.push(t.ident.to_string());
+                    g.service.extend(t.items.iter().filter_map(|f| match f {
+                        syn::TraitItem::Fn(f) => Some(f.sig.ident.to_string()),
+                        _ => None,
+                    }));
+                }
                 syn::Item::Mod(m) => {
                     items.push(m.ident.to_string());
                     if m.ident == WIRE_MODULE {
@@ -304,11 +351,11 @@ mod tests {
                 _ => {}
             }
         }
-        (items, methods, wire)
+        g
     }
 
-    /// The names this check knows are exactly the items and client methods the emitter
-    /// makes, so that a new kind of generated item cannot slip past it unnoticed.
+    /// The names this check knows are exactly the items, client and trait methods the
+    /// emitter makes, so that a new kind of generated item cannot slip past it unnoticed.
     #[test]
     fn the_check_knows_every_name_the_emitter_makes() {
         let model = idl::check_str(
@@ -324,7 +371,12 @@ mod tests {
              }",
         )
         .unwrap();
-        let (items, methods, wire) = generated(&model);
+        let Generated {
+            items,
+            client: methods,
+            service,
+            wire,
+        } = generated(&model);
         let known_wire: Vec<String> = wire_structs(&model.packages[0])
             .into_iter()
             .map(|e| e.name)
@@ -357,5 +409,18 @@ mod tests {
             );
         }
         assert_eq!(methods.len(), client.len());
+        let sorted = |mut names: Vec<String>| {
+            names.sort();
+            names
+        };
+        let known_service = trait_methods(&model.packages[0].interfaces[0])
+            .into_iter()
+            .map(|e| e.name)
+            .collect();
+        assert_eq!(
+            sorted(service),
+            sorted(known_service),
+            "the trait's methods"
+        );
     }
 }

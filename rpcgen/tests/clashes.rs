@@ -18,6 +18,7 @@ struct StoreClient { id: u64 }
 enum StoreServer { Up, Down }
 exception store_interface { Closed }
 struct __wire { id: u64 }
+struct StoreRef { id: u64 }
 "
     ));
 }
@@ -32,6 +33,7 @@ interface Store {
     new() -> u8;
     with_retry();
     put(self: u8, self_: u8, inout __reply: u8);
+    into_ref() -> Store;
 }
 "
     ));

@@ -28,6 +28,23 @@ fn generated_code_for_uncancellable_methods() {
 }
 
 #[test]
+fn generated_code_for_interfaces_used_as_types() {
+    let model = idl::load(&["tests/fixtures/references/tree.idl"]).expect("the fixture is valid");
+    let files = rpcgen::generate(&model).unwrap();
+    let code = |package: &str| {
+        let file = files.iter().find(|f| f.package == package);
+        &file.unwrap_or_else(|| panic!("no {package}")).code
+    };
+    let (log, tree) = (code("log"), code("tree"));
+    // Every interface has its reference type, whether or not the IDL uses it as a type.
+    assert!(
+        log.contains("pub type SinkRef = ::rpc_runtime::objects::Ref<SinkClient>;"),
+        "{log}"
+    );
+    insta::assert_snapshot!(tree);
+}
+
+#[test]
 fn the_builder_writes_files_only_when_they_change() {
     let out = std::env::temp_dir().join(format!("rpcgen-builder-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&out);

@@ -241,16 +241,20 @@ fn value_of(model: &'static Model, ty: &Type, depth: u32) -> BoxedStrategy<Value
                 }
             }
         }
-        Type::Interface(_) => (text(), any::<u64>(), any::<u64>(), text())
-            .prop_map(|(address, binding, object, interface)| {
-                Value::Reference(rpc_runtime::ObjectRef {
-                    address,
-                    binding,
-                    object,
-                    interface,
+        // The interface's real name: a generated reference checks it when it decodes.
+        Type::Interface(name) => {
+            let interface = name.to_string();
+            (text(), any::<u64>(), any::<u64>())
+                .prop_map(move |(address, binding, object)| {
+                    Value::Reference(rpc_runtime::ObjectRef {
+                        address,
+                        binding,
+                        object,
+                        interface: interface.clone(),
+                    })
                 })
-            })
-            .boxed(),
+                .boxed()
+        }
     }
 }
 

@@ -1,4 +1,5 @@
-//! The client stub: `BankClient`, one async method per IDL method.
+//! The client stub: `BankClient`, one async method per IDL method, and `BankRef`, the
+//! typed reference that dereferences to it.
 //!
 //! Copy/restore: an `inout` argument is borrowed for the request, and once the reply
 //! has come the server's final value is written into the caller's variable; an `out`
@@ -8,10 +9,10 @@ use idl::{Interface, Method, Mode, Semantics};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::allow;
-use super::interface::{Names, Side, client_params, exception, method_docs, result_field};
-use super::names::{client_struct, ident, made};
+use super::interface::{Names, Side, WIDTH, client_params, exception, method_docs, result_field};
+use super::names::{client_struct, ident, made, ref_alias};
 use super::types::{is_copy, rust_type};
+use super::{allow, docs, wrap};
 
 /// The client struct and its methods.
 pub fn client(interface: &Interface, names: &Names) -> TokenStream {
@@ -21,6 +22,7 @@ pub fn client(interface: &Interface, names: &Names) -> TokenStream {
     let doc =
         format!(" Calls a remote {link}. Cheap to clone: clones share the channel's connection.");
     let methods = interface.methods.iter().map(|m| method(m, names));
+    let reference = reference(interface, names);
     let allow = allow();
     quote! {
         #[doc = #doc]
@@ -65,6 +67,49 @@ pub fn client(interface: &Interface, names: &Names) -> TokenStream {
 
             #(#methods)*
         }
+
+        #allow
+        impl ::rpc_runtime::objects::Interface for #client {
+            fn spec() -> &'static ::rpc_runtime::InterfaceSpec {
+                &#facts::SPEC
+            }
+
+            fn from_client(client: ::rpc_runtime::Client) -> Self {
+                Self { client }
+            }
+        }
+
+        #reference
+    }
+}
+
+/// The reference type: what the interface is in Rust when the IDL uses it as a type.
+fn reference(interface: &Interface, names: &Names) -> TokenStream {
+    let client = made(&client_struct(&interface.name));
+    let alias = made(&ref_alias(&interface.name));
+    let service = names.service.to_string();
+    let service = service.trim_start_matches("r#");
+    let text = format!(
+        "A reference to a `{service}` object (remote or local): derefs to [`{client}`], so \
+         calls through it go to the object. Obtained from a call, or from a local \
+         implementation with {}.",
+        into_ref_link(names)
+    );
+    let doc = docs(&wrap(&text, WIDTH, ""), String::new);
+    let allow = allow();
+    quote! {
+        #doc
+        #allow
+        pub type #alias = ::rpc_runtime::objects::Ref<#client>;
+    }
+}
+
+/// How docs refer to the trait's `into_ref`: a link, or code for a raw identifier.
+pub fn into_ref_link(names: &Names) -> String {
+    let link = names.doc_link();
+    match link.strip_prefix("[`").and_then(|l| l.strip_suffix("`]")) {
+        Some(name) => format!("[`{name}::into_ref`]"),
+        None => format!("`{}::into_ref`", link.trim_matches('`')),
     }
 }
 

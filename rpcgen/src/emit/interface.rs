@@ -1,5 +1,6 @@
 //! Per interface: the facts module (name, fingerprint, object id, method specs), the
-//! server-side trait, and the private structs that carry each method's arguments and
+//! server-side trait (with `into_ref`, which makes an implementation a reference), and
+//! the private structs that carry each method's arguments and
 //! results on the wire.
 //!
 //! Arguments travel as one struct per method holding the `in` and `inout` parameters in
@@ -13,7 +14,10 @@ use idl::{Interface, Method, Mode, Semantics};
 use proc_macro2::{Ident, TokenStream};
 use quote::quote;
 
-use super::names::{WIRE_MODULE, facts_module, ident, made, method_const, wire_struct};
+use super::names::{
+    TRAIT_METHODS, WIRE_MODULE, facts_module, ident, made, method_const, ref_alias, server_struct,
+    wire_struct,
+};
 use super::types::{is_copy, rust_type, rust_type_from};
 use super::{allow, docs, hex, wrap};
 
@@ -71,7 +75,7 @@ impl Names {
 }
 
 /// The width of generated doc lines (prettyplease indents them by four more).
-const WIDTH: usize = 86;
+pub(super) const WIDTH: usize = 86;
 
 /// Which side a method's docs are for.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -279,12 +283,39 @@ pub fn service_trait(interface: &Interface, names: &Names) -> TokenStream {
             fn #name(&self, #(#params),*) -> impl ::core::future::Future<Output = #output> + ::core::marker::Send;
         }
     });
+    let into_ref = into_ref(interface);
     let allow = allow();
     quote! {
         #doc
         #allow
         pub trait #service: ::core::marker::Send + ::core::marker::Sync + 'static {
             #(#methods)*
+
+            #into_ref
+        }
+    }
+}
+
+/// The trait's provided `into_ref`: how a local implementation becomes a value of the
+/// interface's reference type, to pass wherever the IDL uses the interface as a type.
+fn into_ref(interface: &Interface) -> TokenStream {
+    let [method] = TRAIT_METHODS;
+    let method = made(method);
+    let alias = made(&ref_alias(&interface.name));
+    let server = made(&server_struct(&interface.name));
+    let text = format!(
+        "Exports this implementation as a [`{alias}`], to pass where the interface is a \
+         parameter, field or result: the peer that receives it calls this object, served \
+         from this process by a [`{server}`]."
+    );
+    let doc = docs(&wrap(&text, WIDTH, ""), String::new);
+    quote! {
+        #doc
+        fn #method(self) -> #alias
+        where
+            Self: ::core::marker::Sized,
+        {
+            ::rpc_runtime::objects::Ref::local(#server::new(self))
         }
     }
 }

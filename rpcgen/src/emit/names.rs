@@ -94,6 +94,12 @@ pub fn server_struct(interface: &str) -> String {
     format!("{}Server", resolved(interface))
 }
 
+/// The typed reference to an object of interface `Bank`: `BankRef`, the Rust type of
+/// the interface used as a type.
+pub fn ref_alias(interface: &str) -> String {
+    format!("{}Ref", resolved(interface))
+}
+
 /// The facts module of interface `Bank`: `bank_interface`.
 pub fn facts_module(interface: &str) -> String {
     format!("{}_interface", snake_case(interface))
@@ -127,6 +133,10 @@ pub const CLIENT_METHODS: [&str; 5] = [
     "with_metadata",
 ];
 
+/// The provided methods of every generated service trait besides the interface's (see
+/// `interface.rs`).
+pub const TRAIT_METHODS: [&str; 1] = ["into_ref"];
+
 /// Names the generated methods use beside the parameters: the local variables of the
 /// client and server bodies and the reply's result field (see `client.rs`, `server.rs`).
 pub const METHOD_LOCALS: [&str; 3] = ["__request", "__reply", "__result"];
@@ -146,6 +156,7 @@ mod tests {
         assert_eq!(pascal_case("readBlock"), "ReadBlock");
         assert_eq!(resolved("type"), "type");
         assert_eq!(client_struct("type"), "typeClient");
+        assert_eq!(ref_alias("type"), "typeRef");
         assert_eq!(facts_module("HTTPStore"), "http_store_interface");
         assert_eq!(ident("type").to_string(), "r#type");
         assert_eq!(ident("self").to_string(), "self_");

@@ -5,7 +5,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::docs;
-use super::names::ident;
+use super::names::{ident, made, ref_alias};
 
 /// The Rust type of an IDL type, as seen from the module of package `here`.
 pub fn rust_type(ty: &Type, here: &str) -> TokenStream {
@@ -40,7 +40,9 @@ pub fn rust_type_from(ty: &Type, here: &str, depth: usize) -> TokenStream {
                 path
             }
         }
-        Type::Interface(_) => quote!(::rpc_runtime::ObjectRef),
+        Type::Interface(name) => {
+            in_package(&name.package, made(&ref_alias(&name.name)), here, depth)
+        }
     }
 }
 
@@ -69,16 +71,21 @@ pub fn is_copy(ty: &Type) -> bool {
     matches!(ty, Type::Primitive(p) if !matches!(p, Primitive::String | Primitive::Bytes))
 }
 
-/// A user type by name: bare in its own package, `super::pkg::Name` from another (every
-/// package is a sibling module); `depth` more `super::` from a module below.
+/// A user type by name: see [`in_package`].
 fn named(name: &idl::QualifiedName, here: &str, depth: usize) -> TokenStream {
-    let ty = ident(&name.name);
+    in_package(&name.package, ident(&name.name), here, depth)
+}
+
+/// An item of the module of `package`: bare in its own package, `super::pkg::Item` from
+/// another (every package is a sibling module); `depth` more `super::` from a module
+/// below.
+fn in_package(package: &str, item: proc_macro2::Ident, here: &str, depth: usize) -> TokenStream {
     let up = (0..depth).map(|_| quote!(super::));
-    if name.package == here {
-        quote!(#(#up)* #ty)
+    if package == here {
+        quote!(#(#up)* #item)
     } else {
-        let package = ident(&name.package);
-        quote!(#(#up)* super::#package::#ty)
+        let package = ident(package);
+        quote!(#(#up)* super::#package::#item)
     }
 }
 
