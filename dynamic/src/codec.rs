@@ -1352,6 +1352,7 @@ mod tests {
             binding: 300,
             object: 2,
             interface: "bank.Bank".into(),
+            token: 0,
         };
         let holder = st(&[("bank", Value::Reference(reference.clone()))]);
         assert_eq!(

@@ -179,6 +179,7 @@ fn reference_to(r: &rpc_runtime::ObjectRef, depth: usize) -> Result<Json, ValueE
     object.insert("binding".into(), int_to(r.binding.into()));
     object.insert("object".into(), int_to(r.object.into()));
     object.insert("interface".into(), Json::String(r.interface.clone()));
+    object.insert("token".into(), int_to(r.token.into()));
     Ok(Json::Object(object))
 }
 
@@ -603,8 +604,9 @@ fn variant_from(
     })
 }
 
-/// The fields of an object reference, in [`rpc_runtime::ObjectRef`]'s order.
-const REFERENCE_FIELDS: [&str; 4] = ["address", "binding", "object", "interface"];
+/// The fields of an object reference, in [`rpc_runtime::ObjectRef`]'s order (`token` may
+/// be left out: 0, a reference passed on).
+const REFERENCE_FIELDS: [&str; 5] = ["address", "binding", "object", "interface", "token"];
 
 fn reference_from(object: &Map<String, Json>) -> Result<rpc_runtime::ObjectRef, ValueError> {
     if let Some(unknown) = object
@@ -639,6 +641,10 @@ fn reference_from(object: &Map<String, Json>) -> Result<rpc_runtime::ObjectRef, 
         binding: id("binding")?,
         object: id("object")?,
         interface: string("interface")?,
+        token: match object.get("token") {
+            Some(_) => id("token")?,
+            None => 0,
+        },
     })
 }
 
@@ -792,6 +798,7 @@ mod tests {
             binding: u64::MAX,
             object: 2,
             interface: "bank.Bank".into(),
+            token: 7,
         };
         round_trip(
             &model,

@@ -244,13 +244,15 @@ fn value_of(model: &'static Model, ty: &Type, depth: u32) -> BoxedStrategy<Value
         // The interface's real name: a generated reference checks it when it decodes.
         Type::Interface(name) => {
             let interface = name.to_string();
-            (text(), any::<u64>(), any::<u64>())
-                .prop_map(move |(address, binding, object)| {
+            // Object 0 is the null reference, which carries nothing else.
+            (text(), any::<u64>(), 1..=u64::MAX, any::<u64>())
+                .prop_map(move |(address, binding, object, token)| {
                     Value::Reference(rpc_runtime::ObjectRef {
                         address,
                         binding,
                         object,
                         interface: interface.clone(),
+                        token,
                     })
                 })
                 .boxed()

@@ -15,7 +15,7 @@ use rpc_runtime::client::Encoded;
 use rpc_runtime::objects::{callback_stats, held_stats};
 use rpc_runtime::{CallError, Channel, Client, Limits, Server, ServerConfig, ServerHandle};
 use tests::hub::{COUNTERS_ALIVE, CountingListener, HubService};
-use tests::objects::{HubClient, HubServer, ListenerRef, hub_interface};
+use tests::objects::{HubClient, HubServer, Listener, ListenerRef, hub_interface};
 
 async fn hub_server(limits: Limits) -> ServerHandle {
     let config = ServerConfig {
@@ -134,7 +134,7 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
                 assert!(message.contains("object table is full"), "{message}");
                 refused += 1;
             }
-            Err(e) => panic!("{e}"),
+            Err(e) => panic!("{e:?}"),
         }
     }
     let stats = server.stats().objects;

@@ -42,6 +42,7 @@ pub(super) async fn call<A: Arguments + ?Sized>(
     let request = payload.seal(&header);
     let (_, with_context) = Message::parse(request.datagram()).map_err(|e| protocol(&e))?;
     let (_, args) = RequestContext::split(with_context).map_err(|e| protocol(&e))?;
+    let home = table.clone();
     let (status, payload) = match crate::server::run_local(service.clone(), method, args, table).await {
         Ok(Reply::Ok(payload)) => (Status::Ok, payload),
         Ok(Reply::Exception(payload)) => (Status::Exception, payload),
@@ -61,6 +62,6 @@ pub(super) async fn call<A: Arguments + ?Sized>(
             message: Received::new(bytes),
             payload_at,
         },
-        arrival: Arrival::Unreachable("a local object's reply names no other process"),
+        arrival: Arrival::Unreachable("a local object's reply names no other process", home),
     }))
 }

@@ -163,7 +163,11 @@ impl Leaser {
             let mut failed = false;
             for batch in fresh.chunks(MAX_LEASE_BATCH).chain(all.chunks(MAX_LEASE_BATCH)) {
                 match self.dirty(batch, lease).await {
-                    Ok(granted) => lease = granted,
+                    Ok(granted) => {
+                        // The owner decides how long its leases last.
+                        lease = granted;
+                        renewal = renewal.min(Instant::now() + lease / 2);
+                    }
                     Err(Gone) => return self.finish(),
                     Err(Retry) => failed = true,
                 }

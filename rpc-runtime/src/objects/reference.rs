@@ -7,7 +7,7 @@ use rustc_hash::FxHashMap;
 
 use super::holder::{self, Held};
 use super::scope;
-use super::table::{LocalObject, local_table};
+use super::table::LocalObject;
 use super::Interface;
 use crate::ObjectRef;
 use crate::client::{Channel, ChannelConfig, Client, Transport};
@@ -102,13 +102,13 @@ impl<C: Interface> Ref<C> {
                 ..ObjectRef::default()
             },
             Handle::Local(object) => {
-                let Some(table) = scope::exports() else {
+                let Some(exported) = scope::export(object) else {
                     return Err("a reference to a local object can only be sent in a call".into());
                 };
-                let (id, token) = table.export(object).map_err(|e| e.to_string())?;
+                let (binding, id, token) = exported.map_err(|e| e.to_string())?;
                 ObjectRef {
                     address: String::new(),
-                    binding: table.uid,
+                    binding,
                     object: id,
                     interface,
                     token,
@@ -124,8 +124,9 @@ impl<C: Interface> Ref<C> {
         })
     }
 
-    /// The reference a received wire form stands for, here: null, one of this
-    /// process's objects, or a remote one (leased, when it arrived in a call).
+    /// The reference a received wire form stands for, here: null, one of the receiving
+    /// side's own objects come back (local), or a remote one (leased, when it arrived in
+    /// a call; inert data otherwise).
     pub fn from_wire(wire: ObjectRef) -> Result<Ref<C>, String> {
         let spec = C::spec();
         if wire.object == 0 {
@@ -136,15 +137,6 @@ impl<C: Interface> Ref<C> {
                 "a reference to a `{}` where a `{}` is expected",
                 wire.interface, spec.name
             ));
-        }
-        if let Some(table) = local_table(wire.binding) {
-            return Ok(match table.get(wire.object) {
-                Some(object) => Ref {
-                    client: C::from_client(Client::local(object.service.clone(), spec)),
-                    handle: Handle::Local(object),
-                },
-                None => Ref::dead(wire, "the object was collected here (its leases ran out)"),
-            });
         }
         let Some(arrival) = scope::arrival() else {
             // Decoded outside a call: inert data, callable if it says where it lives.
@@ -164,6 +156,17 @@ impl<C: Interface> Ref<C> {
                 })),
             });
         };
+        // A reference to one of the receiver's own objects, come back.
+        let home = arrival.home();
+        if wire.binding == home.uid {
+            return Ok(match home.get(wire.object) {
+                Some(object) => Ref {
+                    client: C::from_client(Client::local(object.service.clone(), spec)),
+                    handle: Handle::Local(object),
+                },
+                None => Ref::dead(wire, "the object was collected here (its leases ran out)"),
+            });
+        }
         let channel = match parse_address(&wire.address) {
             Some((transport, address)) => channel_to(transport, address),
             None if wire.address.is_empty() => match arrival.channel() {

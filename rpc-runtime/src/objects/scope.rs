@@ -13,7 +13,7 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 use super::reverse::ReverseLink;
-use super::table::ObjectTable;
+use super::table::{ExportError, LocalObject, ObjectTable};
 use crate::client::Channel;
 
 /// How to reach the sender of a message being decoded.
@@ -23,30 +23,51 @@ pub(crate) enum Arrival {
     Channel(Channel),
     /// A request on a stream connection: its client, over that connection.
     Link(Arc<ReverseLink>),
-    /// A request from a datagram peer, or in-process: references to the sender's own
-    /// objects cannot be called back.
-    Unreachable(&'static str),
+    /// A request from a datagram peer, or a local call: references to the sender's own
+    /// objects cannot be called back (for this reason); the receiver's own table.
+    Unreachable(&'static str, Arc<ObjectTable>),
 }
 
 impl Arrival {
+    /// The receiving side's own table: a reference to one of its objects is local here.
+    pub fn home(&self) -> &Arc<ObjectTable> {
+        match self {
+            Arrival::Channel(channel) => channel.exports(),
+            Arrival::Link(link) => &link.exports,
+            Arrival::Unreachable(_, home) => home,
+        }
+    }
+
     /// A channel to the sender, or why there is none.
     pub fn channel(&self) -> Result<Channel, &'static str> {
         match self {
             Arrival::Channel(channel) => Ok(channel.clone()),
             Arrival::Link(link) => Ok(link.channel()),
-            Arrival::Unreachable(why) => Err(why),
+            Arrival::Unreachable(why, _) => Err(why),
         }
     }
 }
 
+/// The table of the message being encoded, and what it exported so far: the encoder
+/// may run twice over one message (once to measure it), and both runs must write the
+/// same id and token.
+struct Exporting {
+    table: Arc<ObjectTable>,
+    done: Vec<(Arc<LocalObject>, u64, u64)>,
+}
+
 thread_local! {
-    static EXPORTS: RefCell<Option<Arc<ObjectTable>>> = const { RefCell::new(None) };
+    static EXPORTS: RefCell<Option<Exporting>> = const { RefCell::new(None) };
     static ARRIVAL: RefCell<Option<Arrival>> = const { RefCell::new(None) };
 }
 
 /// Runs `f` (encoding one message) with local objects exported into `table`.
 pub(crate) fn exporting<R>(table: &Arc<ObjectTable>, f: impl FnOnce() -> R) -> R {
-    let before = EXPORTS.with(|e| e.replace(Some(table.clone())));
+    let scope = Exporting {
+        table: table.clone(),
+        done: Vec::new(),
+    };
+    let before = EXPORTS.with(|e| e.replace(Some(scope)));
     let result = f();
     EXPORTS.with(|e| *e.borrow_mut() = before);
     result
@@ -60,9 +81,21 @@ pub(crate) fn arriving<R>(arrival: Arrival, f: impl FnOnce() -> R) -> R {
     result
 }
 
-/// The table local objects are exported into here; None outside a message.
-pub(crate) fn exports() -> Option<Arc<ObjectTable>> {
-    EXPORTS.with(|e| e.borrow().clone())
+/// Exports `object` for the message being encoded: the table's uid, the object's id and
+/// the copy's transit token (one per message, however often it is encoded); None
+/// outside a message.
+pub(crate) fn export(object: &Arc<LocalObject>) -> Option<Result<(u64, u64, u64), ExportError>> {
+    EXPORTS.with(|e| {
+        let mut scope = e.borrow_mut();
+        let scope = scope.as_mut()?;
+        if let Some((_, id, token)) = scope.done.iter().find(|(o, ..)| Arc::ptr_eq(o, object)) {
+            return Some(Ok((scope.table.uid, *id, *token)));
+        }
+        Some(scope.table.export(object).map(|(id, token)| {
+            scope.done.push((object.clone(), id, token));
+            (scope.table.uid, id, token)
+        }))
+    })
 }
 
 /// The way to the sender of the message decoded here; None outside a message.

@@ -16,7 +16,7 @@
 
 use std::collections::hash_map::Entry as MapEntry;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use rustc_hash::FxHashMap;
@@ -120,21 +120,6 @@ impl std::fmt::Debug for ObjectTable {
     }
 }
 
-/// Every table of this process by binding uid, so that a reference coming back to the
-/// process that exported it is recognised as local.
-fn tables() -> MutexGuard<'static, FxHashMap<u64, Weak<ObjectTable>>> {
-    static TABLES: OnceLock<Mutex<FxHashMap<u64, Weak<ObjectTable>>>> = OnceLock::new();
-    TABLES
-        .get_or_init(Mutex::default)
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-}
-
-/// The table of this process with binding uid `uid`, if there is one.
-pub(crate) fn local_table(uid: u64) -> Option<Arc<ObjectTable>> {
-    tables().get(&uid).and_then(Weak::upgrade)
-}
-
 impl ObjectTable {
     /// A table with binding uid `uid`, swept in the background while it lives.
     pub fn new(uid: u64, limits: Limits) -> Arc<ObjectTable> {
@@ -146,11 +131,6 @@ impl ObjectTable {
             collected_total: AtomicU64::new(0),
             refused: AtomicU64::new(0),
         });
-        {
-            let mut all = tables();
-            all.retain(|_, t| t.strong_count() > 0);
-            all.insert(uid, Arc::downgrade(&table));
-        }
         if let Ok(runtime) = tokio::runtime::Handle::try_current() {
             runtime.spawn(sweep(Arc::downgrade(&table)));
         }

@@ -123,6 +123,7 @@ pub(crate) async fn accept<S: ReplySink + Clone>(
             Some(link) => Arrival::Link(link.clone()),
             None => Arrival::Unreachable(
                 "a datagram client's objects cannot be called back: use a stream transport",
+                shared.objects.clone(),
             ),
         };
         let handler = arriving(arrival, || {

@@ -396,7 +396,8 @@ pub(crate) async fn run_local(
     args: &[u8],
     exports: Arc<crate::objects::table::ObjectTable>,
 ) -> Result<Reply, crate::wire::DecodeError> {
-    let arrival = crate::objects::scope::Arrival::Unreachable("an in-process call");
+    let arrival =
+        crate::objects::scope::Arrival::Unreachable("a local call has no peer", exports.clone());
     let handler = crate::objects::scope::arriving(arrival, || service.call(method.id, args))?;
     let context = CallContext {
         invocation: Invocation {
