@@ -105,4 +105,5 @@ pub mod echo;
 pub mod ledger;
 pub mod lossy;
 pub mod raw;
+pub mod tree;
 pub mod worker;
