@@ -3,8 +3,8 @@
 //! Use it through `rpc_runtime::remote`. The attribute turns the trait into the same
 //! checked model an IDL file gives (`rpcgen::remote`) and hands it to rpcgen's one
 //! emitter, so `#[remote] pub trait Calc` produces exactly what `interface Calc` in an
-//! IDL file would: the `Calc` trait to implement, `CalcClient`, `CalcServer` and the
-//! `calc_interface` facts module. `docs/REMOTE.md` is the guide.
+//! IDL file would: the `Calc` trait to implement, `CalcClient`, `CalcServer`, `CalcRef`
+//! and the `calc_interface` facts module. `docs/REMOTE.md` is the guide.
 
 use proc_macro::TokenStream;
 

@@ -6,8 +6,9 @@
 //! - the types (serde-serializable structs and enums; exceptions implementing `Error`);
 //! - per interface `Bank`: a trait `Bank` to implement on the server, a `BankClient` stub
 //!   with the same methods (taking `in` arguments borrowed: `&str`, `&[u8]`, `&T`), a
-//!   `BankServer` adapter that serves any `impl Bank`, and a
-//!   `bank_interface` module with the method ids and fingerprints.
+//!   `BankServer` adapter that serves any `impl Bank`, `BankRef` (a reference to a `Bank`
+//!   object, the Rust type of the interface used as a type), and a `bank_interface`
+//!   module with the method ids and fingerprints.
 //!
 //! The generated code needs only `rpc-runtime` as a dependency.
 //!

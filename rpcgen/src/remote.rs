@@ -24,8 +24,10 @@
 //!   its end even when its call is cancelled;
 //! - types: `bool`, `u8`..`u64`, `i8`..`i64`, `f32`, `f64`, `String`, `Vec<u8>` or
 //!   `rpc_runtime::Bytes` (bytes),
-//!   `Vec<T>`, `Option<T>`, `HashMap<K, V>`, and user types named by a single identifier
-//!   (in scope where the trait is, implementing serde's traits).
+//!   `Vec<T>`, `Option<T>`, `HashMap<K, V>`, user types named by a single identifier
+//!   (in scope where the trait is, implementing serde's traits), and references to
+//!   objects of an interface `Foo` (this trait or another `#[remote]` one), written
+//!   `FooRef` or `Ref<FooClient>`.
 
 use idl::source::Span;
 use idl::{
@@ -385,6 +387,14 @@ fn idl_type(
     let Some((name, args)) = last_segment(ty) else {
         return unsupported(ty, errors);
     };
+    if let Some(interface) = referenced_interface(&name, &args) {
+        // In this trait's package, as a type of your own is: the attribute sees only this
+        // trait, so another `#[remote]` trait's package is unknown (docs/REMOTE.md).
+        return leaf(Type::Interface(QualifiedName {
+            package: package.to_string(),
+            name: interface,
+        }));
+    }
     let primitive = Primitive::ALL
         .iter()
         .find(|(n, _)| *n == name && !matches!(*n, "string" | "bytes"))
@@ -436,8 +446,34 @@ fn idl_type(
             },
             boxed: false,
         }),
+        ("Ref", _) => {
+            errors.add(
+                &ty,
+                "`Ref` takes the client of the interface it refers to",
+                "write `Ref<FooClient>`, or `FooRef`, for a reference to a `Foo` object",
+            );
+            None
+        }
         _ => unsupported(ty, errors),
     }
+}
+
+/// The interface a reference type refers to: `Foo` for `FooRef` and for
+/// `Ref<FooClient>` (what the generated `FooRef` stands for), None for other types.
+fn referenced_interface(name: &str, args: &[&syn::Type]) -> Option<String> {
+    let interface = match args {
+        [] => name.strip_suffix("Ref")?.to_string(),
+        [client] if name == "Ref" => {
+            let (client, client_args) = last_segment(client)?;
+            if !client_args.is_empty() {
+                return None;
+            }
+            client.strip_suffix("Client")?.to_string()
+        }
+        _ => return None,
+    };
+    let interface = interface.strip_prefix("r#").unwrap_or(&interface);
+    (!interface.is_empty()).then(|| interface.to_string())
 }
 
 fn unsupported<T>(ty: &syn::Type, errors: &mut Errors) -> Option<T> {
@@ -445,7 +481,8 @@ fn unsupported<T>(ty: &syn::Type, errors: &mut Errors) -> Option<T> {
         &ty,
         format!("`{}` cannot travel in a remote call", type_text(ty)),
         "use bool, u8..u64, i8..i64, f32, f64, String, Vec<u8> or Bytes, Vec<T>, Option<T>, HashMap<K, V>, \
-         or a type of your own named by one identifier and implementing serde's traits",
+         a type of your own named by one identifier and implementing serde's traits, \
+         or `FooRef` (or `Ref<FooClient>`) for a reference to an object of interface `Foo`",
     );
     None
 }

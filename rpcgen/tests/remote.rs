@@ -186,3 +186,80 @@ fn other_attributes_are_left_alone() {
     );
     assert!(m.packages[0].interfaces[0].methods[0].cancellable);
 }
+
+#[test]
+fn references_are_interfaces_used_as_types_like_in_the_idl() {
+    // Both spellings, alone, nested and by path, to this trait and to another one.
+    let marked = model(
+        "pub trait Node {
+            async fn next(&self) -> Option<NodeRef>;
+            async fn children(&self) -> Vec<rpc_runtime::objects::Ref<NodeClient>>;
+            async fn swap(&self, other: &mut Ref<NodeClient>);
+            async fn attach(&self, sink: SinkRef);
+        }",
+    );
+    let methods = &marked.packages[0].interfaces[0].methods;
+    let interface = |name: &str| {
+        idl::Type::Interface(idl::QualifiedName {
+            package: "p".into(),
+            name: name.into(),
+        })
+    };
+    assert_eq!(
+        methods[0].result,
+        Some(idl::Type::Option(Box::new(interface("Node"))))
+    );
+    assert_eq!(
+        methods[1].result,
+        Some(idl::Type::List(Box::new(interface("Node"))))
+    );
+    assert_eq!(methods[2].params[0].ty, interface("Node"));
+    assert_eq!(methods[3].params[0].ty, interface("Sink"));
+    // The same interface written in the IDL: the same fingerprints.
+    let idl = idl::check_str(
+        "p.idl",
+        "package p;
+        interface Sink {}
+        interface Node {
+            next() -> option<Node>;
+            children() -> list<Node>;
+            swap(inout other: Node);
+            attach(sink: Sink);
+        }",
+    )
+    .unwrap();
+    let fingerprints =
+        |methods: &[idl::Method]| -> Vec<u64> { methods.iter().map(|m| m.fingerprint).collect() };
+    assert_eq!(
+        fingerprints(methods),
+        fingerprints(&idl.packages[0].interfaces[1].methods)
+    );
+}
+
+#[test]
+fn a_ref_of_anything_but_a_client_is_refused() {
+    let found = errors(
+        "pub trait Node {
+            async fn a(&self, x: Ref<u8>);
+            async fn b(&self, x: Ref<NodeClient<u8>>);
+            async fn c(&self, x: Ref<NodeClient, u8>);
+        }",
+    );
+    assert_eq!(found.len(), 3, "{found:?}");
+    for error in &found {
+        assert!(
+            error.starts_with("`Ref` takes the client of the interface it refers to"),
+            "{found:?}"
+        );
+    }
+}
+
+#[test]
+fn a_method_named_into_ref_clashes_with_the_trait_s_own() {
+    let found = errors("pub trait Node { async fn into_ref(&self) -> NodeRef; }");
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert!(
+        found[0].starts_with("`into_ref` would be defined twice in the generated Rust"),
+        "{found:?}"
+    );
+}

@@ -111,4 +111,5 @@ pub mod hub;
 pub mod ledger;
 pub mod lossy;
 pub mod raw;
+pub mod tree;
 pub mod worker;

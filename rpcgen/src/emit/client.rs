@@ -105,7 +105,7 @@ fn reference(interface: &Interface, names: &Names) -> TokenStream {
 }
 
 /// How docs refer to the trait's `into_ref`: a link, or code for a raw identifier.
-pub fn into_ref_link(names: &Names) -> String {
+fn into_ref_link(names: &Names) -> String {
     let link = names.doc_link();
     match link.strip_prefix("[`").and_then(|l| l.strip_suffix("`]")) {
         Some(name) => format!("[`{name}::into_ref`]"),
