@@ -15,6 +15,7 @@ use std::sync::Arc;
 use super::reverse::ReverseLink;
 use super::table::{ExportError, LocalObject, ObjectTable};
 use crate::client::Channel;
+use crate::wire::EncodeError;
 
 /// How to reach the sender of a message being decoded.
 #[derive(Clone)]
@@ -54,6 +55,8 @@ impl Arrival {
 struct Exporting {
     table: Arc<ObjectTable>,
     done: Vec<(Arc<LocalObject>, u64, u64)>,
+    /// Why an export failed: serde's error (postcard's) would lose the words.
+    failed: Option<String>,
 }
 
 thread_local! {
@@ -61,16 +64,24 @@ thread_local! {
     static ARRIVAL: RefCell<Option<Arrival>> = const { RefCell::new(None) };
 }
 
-/// Runs `f` (encoding one message) with local objects exported into `table`.
-pub(crate) fn exporting<R>(table: &Arc<ObjectTable>, f: impl FnOnce() -> R) -> R {
+/// Runs `f` (encoding one message) with local objects exported into `table`; an
+/// export that failed is the error.
+pub(crate) fn exporting<T>(
+    table: &Arc<ObjectTable>,
+    f: impl FnOnce() -> Result<T, EncodeError>,
+) -> Result<T, EncodeError> {
     let scope = Exporting {
         table: table.clone(),
         done: Vec::new(),
+        failed: None,
     };
     let before = EXPORTS.with(|e| e.replace(Some(scope)));
     let result = f();
-    EXPORTS.with(|e| *e.borrow_mut() = before);
-    result
+    let ours = EXPORTS.with(|e| std::mem::replace(&mut *e.borrow_mut(), before));
+    match ours.and_then(|scope| scope.failed) {
+        Some(why) => Err(EncodeError::new(why)),
+        None => result,
+    }
 }
 
 /// Runs `f` (decoding one message) with `arrival` as the way to its sender.
@@ -91,7 +102,11 @@ pub(crate) fn export(object: &Arc<LocalObject>) -> Option<Result<(u64, u64, u64)
         if let Some((_, id, token)) = scope.done.iter().find(|(o, ..)| Arc::ptr_eq(o, object)) {
             return Some(Ok((scope.table.uid, *id, *token)));
         }
-        Some(scope.table.export(object).map(|(id, token)| {
+        let exported = scope.table.export(object);
+        if let Err(e) = &exported {
+            scope.failed = Some(e.to_string());
+        }
+        Some(exported.map(|(id, token)| {
             scope.done.push((object.clone(), id, token));
             (scope.table.uid, id, token)
         }))

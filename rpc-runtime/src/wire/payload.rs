@@ -58,6 +58,11 @@ pub struct EncodeError {
 }
 
 impl EncodeError {
+    /// An error told in words.
+    pub(crate) fn new(message: String) -> EncodeError {
+        EncodeError { message }
+    }
+
     fn from_postcard(e: postcard::Error) -> EncodeError {
         EncodeError {
             message: e.to_string(),
