@@ -39,10 +39,10 @@ mod buffers;
 #[cfg(feature = "chaos")]
 pub mod chaos;
 pub mod client;
-pub mod objects;
 mod error;
 mod id;
 mod metadata;
+pub mod objects;
 mod outbox;
 pub mod server;
 mod shared_bytes;

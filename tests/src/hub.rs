@@ -53,7 +53,9 @@ impl Hub for HubService {
     }
 
     async fn make_counters(&self, n: u32) -> Vec<CounterRef> {
-        (0..n).map(|i| CounterObject::new(u64::from(i)).into_ref()).collect()
+        (0..n)
+            .map(|i| CounterObject::new(u64::from(i)).into_ref())
+            .collect()
     }
 
     async fn read(&self, counter: CounterRef) -> u64 {

@@ -58,7 +58,9 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
         ..Limits::default()
     })
     .await;
-    let channel = Channel::connect(server.local_addr().to_string()).await.unwrap();
+    let channel = Channel::connect(server.local_addr().to_string())
+        .await
+        .unwrap();
     let hub = HubClient::new(channel.clone());
 
     // 10,000 references to server objects, held, used, dropped.
@@ -69,7 +71,9 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
     assert_eq!(counters.len(), 10_000);
     assert_eq!(counters[9_999].add(1).await.unwrap(), 100);
     assert!(
-        eventually(Duration::from_secs(10), || server.stats().objects.leases == 10_000).await,
+        eventually(Duration::from_secs(10), || server.stats().objects.leases
+            == 10_000)
+        .await,
         "{:?}",
         server.stats().objects
     );
@@ -77,11 +81,17 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
     assert_eq!(COUNTERS_ALIVE.load(Ordering::Relaxed), 10_000);
     drop(counters);
     assert!(
-        eventually(Duration::from_secs(10), || server.stats().objects.exported == 0).await,
+        eventually(Duration::from_secs(10), || server.stats().objects.exported
+            == 0)
+        .await,
         "the server's table after the drop: {:?}",
         server.stats().objects
     );
-    assert_eq!(COUNTERS_ALIVE.load(Ordering::Relaxed), 0, "the objects themselves dropped");
+    assert_eq!(
+        COUNTERS_ALIVE.load(Ordering::Relaxed),
+        0,
+        "the objects themselves dropped"
+    );
     assert!(eventually(Duration::from_secs(5), || held_stats().references == 0).await);
 
     // 10,000 callback objects sent to the server, kept there, released there.
@@ -93,7 +103,9 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
     }
     drop(listeners);
     assert!(
-        eventually(Duration::from_secs(10), || callback_stats().leases == 10_000).await,
+        eventually(Duration::from_secs(10), || callback_stats().leases
+            == 10_000)
+        .await,
         "{:?}",
         callback_stats()
     );
@@ -116,7 +128,9 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
     })
     .await;
     let raw = Client::new(
-        Channel::connect(server.local_addr().to_string()).await.unwrap(),
+        Channel::connect(server.local_addr().to_string())
+            .await
+            .unwrap(),
         &hub_interface::SPEC,
     );
     let before = rss_kib();
@@ -124,7 +138,10 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
     for _ in 0..50 {
         // make_counters(1000), its reply read as bytes: no reference is ever decoded.
         let reply = raw
-            .do_operation(&hub_interface::methods::MAKE_COUNTERS, &Encoded(&[0xe8, 0x07]))
+            .do_operation(
+                &hub_interface::methods::MAKE_COUNTERS,
+                &Encoded(&[0xe8, 0x07]),
+            )
             .await
             .unwrap()
             .expect("a reply");
@@ -141,7 +158,11 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
     assert_eq!(stats.exported, 5_000, "{stats:?}");
     assert_eq!((stats.leases, refused), (0, 45), "{stats:?}");
     // The full server still serves, and other clients' calls work.
-    let other = HubClient::new(Channel::connect(server.local_addr().to_string()).await.unwrap());
+    let other = HubClient::new(
+        Channel::connect(server.local_addr().to_string())
+            .await
+            .unwrap(),
+    );
     assert_eq!(other.echo(3).await.unwrap(), 3);
     assert!(
         eventually(lease * 2, || server.stats().objects.exported == 0).await,

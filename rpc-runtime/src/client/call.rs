@@ -242,9 +242,9 @@ impl<'c> Call<'c> {
         };
         let reply = conn.register(id.1, id.2);
         let header = self.client.header(self.method, id, binding);
-        let message = self
-            .client
-            .request(self.method, request, header, context, &channel, &conn)?;
+        let message =
+            self.client
+                .request(self.method, request, header, context, &channel, &conn)?;
         if !conn.send(message).await {
             return Ok(Attempt::Lost(
                 "the connection closed before the request was sent".into(),

@@ -114,7 +114,10 @@ impl Connection {
                     Ok(Some(message)) if !is_reply(&message) => {
                         if let Sender::Stream(outbox) = &reader.sender {
                             let outbox = Arc::downgrade(outbox);
-                            reader.callbacks.forward(&message, outbox, reader.max_frame).await;
+                            reader
+                                .callbacks
+                                .forward(&message, outbox, reader.max_frame)
+                                .await;
                         }
                     }
                     Ok(Some(message)) => {

@@ -35,21 +35,22 @@ pub(super) async fn call<A: Arguments + ?Sized>(
         quantum_micros: 0,
         metadata: &[],
     };
-    let payload = scope::exporting(&table, || arguments.payload(&context))
-        .map_err(|e| protocol(&e))?;
+    let payload =
+        scope::exporting(&table, || arguments.payload(&context)).map_err(|e| protocol(&e))?;
     let header = Header::request((0, 0, 0), 0, client.object(), method.id, method.fingerprint)
         .with_flags(FLAG_CONTEXT);
     let request = payload.seal(&header);
     let (_, with_context) = Message::parse(request.datagram()).map_err(|e| protocol(&e))?;
     let (_, args) = RequestContext::split(with_context).map_err(|e| protocol(&e))?;
     let home = table.clone();
-    let (status, payload) = match crate::server::run_local(service.clone(), method, args, table).await {
-        Ok(Reply::Ok(payload)) => (Status::Ok, payload),
-        Ok(Reply::Exception(payload)) => (Status::Exception, payload),
-        Ok(Reply::Fault(text)) => (Status::ServerFault, Payload::of(&text)),
-        Ok(Reply::None) => return Ok(None),
-        Err(e) => (Status::BadRequest, Payload::of(&e.to_string())),
-    };
+    let (status, payload) =
+        match crate::server::run_local(service.clone(), method, args, table).await {
+            Ok(Reply::Ok(payload)) => (Status::Ok, payload),
+            Ok(Reply::Exception(payload)) => (Status::Exception, payload),
+            Ok(Reply::Fault(text)) => (Status::ServerFault, Payload::of(&text)),
+            Ok(Reply::None) => return Ok(None),
+            Err(e) => (Status::BadRequest, Payload::of(&e.to_string())),
+        };
     let bytes = payload
         .seal(&Header::reply_to(&header, status))
         .datagram()

@@ -491,7 +491,10 @@ impl Client {
 
     /// A client of `service`, an object of this process: calls run it directly (their
     /// arguments and results still go through the wire encoding).
-    pub(crate) fn local(service: Arc<dyn crate::Service>, interface: &'static InterfaceSpec) -> Client {
+    pub(crate) fn local(
+        service: Arc<dyn crate::Service>,
+        interface: &'static InterfaceSpec,
+    ) -> Client {
         Client::of_target(Target::Local(Ok(service)), interface)
     }
 
@@ -772,15 +775,14 @@ impl Client {
         channel: &Channel,
         conn: &Connection,
     ) -> Result<wire::Message, CallError<E>> {
-        let payload = crate::objects::scope::exporting(channel.exports(), || {
-            arguments.payload(&context)
-        })
-        .map_err(|e| {
-            CallError::Protocol(format!(
-                "cannot encode the arguments of `{}`: {e}",
-                method.name
-            ))
-        })?;
+        let payload =
+            crate::objects::scope::exporting(channel.exports(), || arguments.payload(&context))
+                .map_err(|e| {
+                    CallError::Protocol(format!(
+                        "cannot encode the arguments of `{}`: {e}",
+                        method.name
+                    ))
+                })?;
         header.flags |= wire::FLAG_CONTEXT;
         let message = payload.seal(&header);
         let max_frame = self.config().max_frame;
@@ -869,7 +871,11 @@ async fn reverse_connection(
         ));
     };
     let stream = link.dial().await?;
-    Ok(Connection::start_unix(stream, config.max_frame, config.slots))
+    Ok(Connection::start_unix(
+        stream,
+        config.max_frame,
+        config.slots,
+    ))
 }
 
 /// A UDP socket connected to `address`, bound to the unspecified address of its family.

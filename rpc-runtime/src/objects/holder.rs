@@ -5,8 +5,9 @@
 //! *leaser*, a task that sends that owner's lease messages in batches: one `dirty` for
 //! all the references that arrived since its last round (with their transit tokens),
 //! one `clean` for all those whose last local copy was dropped, and one `dirty` for
-//! everything held every half lease. A holder that crashes sends nothing more, and its
-//! leases run out at the owner.
+//! everything held every third of a lease (a renewal that fails is tried again at once,
+//! so two can fail before a lease runs out). A holder that crashes sends nothing more,
+//! and its leases run out at the owner.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError};
@@ -140,7 +141,7 @@ impl Leaser {
     /// Sends lease messages until nothing is held any more, or the owner is gone.
     async fn run(self: Arc<Self>) {
         let mut lease = FIRST_LEASE;
-        let mut renewal = Instant::now() + lease / 2;
+        let mut renewal = Instant::now() + lease / 3;
         loop {
             tokio::select! {
                 _ = self.wake.notified() => tokio::time::sleep(GATHER).await,
@@ -161,14 +162,24 @@ impl Leaser {
                 )
             };
             let mut failed = false;
-            for batch in fresh.chunks(MAX_LEASE_BATCH).chain(all.chunks(MAX_LEASE_BATCH)) {
-                match self.dirty(batch, lease).await {
+            // A new reference's copy waits two leases at its owner: a lease of
+            // retransmissions fits. A renewal has a third of one.
+            let (fresh_budget, renewal_budget) = (lease, lease / 3);
+            let batches: Vec<(&[(u64, u64)], Duration)> = fresh
+                .chunks(MAX_LEASE_BATCH)
+                .map(|b| (b, fresh_budget))
+                .chain(all.chunks(MAX_LEASE_BATCH).map(|b| (b, renewal_budget)))
+                .collect();
+            let mut renewed = renew;
+            for (batch, budget) in batches {
+                match self.dirty(batch, budget).await {
                     Ok(granted) => {
                         // The owner decides how long its leases last.
                         lease = granted;
-                        renewal = renewal.min(Instant::now() + lease / 2);
+                        renewal = renewal.min(Instant::now() + lease / 3);
                     }
                     Err(Gone) => return self.finish(),
+                    Err(Retry) if budget == renewal_budget => renewed = false,
                     Err(Retry) => failed = true,
                 }
             }
@@ -197,8 +208,10 @@ impl Leaser {
                 self.wake.notify_one();
                 tokio::time::sleep(lease / 8).await;
             }
-            if renew {
-                renewal = Instant::now() + lease / 2;
+            if renewed {
+                renewal = Instant::now() + lease / 3;
+            } else if renew {
+                renewal = Instant::now(); // at once: the lease is running out
             }
             if self.idle() {
                 return;
@@ -206,13 +219,13 @@ impl Leaser {
         }
     }
 
-    /// Leases `batch`; the lease the owner granted.
-    async fn dirty(&self, batch: &[(u64, u64)], lease: Duration) -> Result<Duration, Failure> {
+    /// Leases `batch`, trying for at most `budget`; the lease the owner granted.
+    async fn dirty(&self, batch: &[(u64, u64)], budget: Duration) -> Result<Duration, Failure> {
         let dirty = Dirty {
             seq: next_seq(),
             objects: batch.to_vec(),
         };
-        let client = self.client.clone().with_timeout(lease / 2);
+        let client = self.client.clone().with_timeout(budget);
         match client.call::<_, Leased>(&dgc::DIRTY, &dirty).await {
             Ok(leased) => {
                 if !leased.refused.is_empty() {
@@ -278,6 +291,8 @@ use Failure::{Gone, Retry};
 fn owner_gone<E>(error: &CallError<E>) -> bool {
     matches!(
         error,
-        CallError::UnknownBinding(_) | CallError::UnknownObject(_) | CallError::UnknownMethod { .. }
+        CallError::UnknownBinding(_)
+            | CallError::UnknownObject(_)
+            | CallError::UnknownMethod { .. }
     )
 }

@@ -5,10 +5,10 @@ use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use rustc_hash::FxHashMap;
 
+use super::Interface;
 use super::holder::{self, Held};
 use super::scope;
 use super::table::LocalObject;
-use super::Interface;
 use crate::ObjectRef;
 use crate::client::{Channel, ChannelConfig, Client, Transport};
 use crate::server::Service;
@@ -143,7 +143,10 @@ impl<C: Interface> Ref<C> {
             let client = match parse_address(&wire.address) {
                 Some((transport, address)) => Client::new(channel_to(transport, address), spec)
                     .with_target(wire.binding, wire.object),
-                None => Client::unreachable(spec, "a reference decoded outside a call cannot reach its sender"),
+                None => Client::unreachable(
+                    spec,
+                    "a reference decoded outside a call cannot reach its sender",
+                ),
             };
             return Ok(Ref {
                 client: C::from_client(client),
@@ -173,7 +176,12 @@ impl<C: Interface> Ref<C> {
                 Ok(channel) => channel,
                 Err(why) => return Ok(Ref::dead(wire, why)),
             },
-            None => return Err(format!("a reference with a malformed address `{}`", wire.address)),
+            None => {
+                return Err(format!(
+                    "a reference with a malformed address `{}`",
+                    wire.address
+                ));
+            }
         };
         let held = holder::hold(&channel, wire.binding, wire.object, wire.token);
         let client = Client::new(channel.clone(), spec).with_target(wire.binding, wire.object);

@@ -47,7 +47,11 @@ async fn write_frame(pipe: &mut OwnedWriteHalf, message: &[u8]) -> io::Result<()
 }
 
 /// Sends every frame read from `pipe` out through `outbox`, until either closes.
-async fn pump(pipe: tokio::net::unix::OwnedReadHalf, max_frame: usize, outbox: Weak<dyn StreamOutbox>) {
+async fn pump(
+    pipe: tokio::net::unix::OwnedReadHalf,
+    max_frame: usize,
+    outbox: Weak<dyn StreamOutbox>,
+) {
     let mut frames = FrameReader::new(pipe, max_frame);
     while let Ok(Some(message)) = frames.next().await {
         let Some(outbox) = outbox.upgrade() else {
@@ -72,7 +76,11 @@ pub(crate) struct ReverseLink {
 }
 
 impl ReverseLink {
-    pub fn new(outbox: Weak<dyn StreamOutbox>, exports: Arc<ObjectTable>, max_frame: usize) -> Arc<ReverseLink> {
+    pub fn new(
+        outbox: Weak<dyn StreamOutbox>,
+        exports: Arc<ObjectTable>,
+        max_frame: usize,
+    ) -> Arc<ReverseLink> {
         Arc::new(ReverseLink {
             outbox,
             exports,
@@ -165,12 +173,19 @@ impl CallbackLink {
         }
     }
 
-    fn start(&self, outbox: Weak<dyn StreamOutbox>, max_frame: usize) -> io::Result<OwnedWriteHalf> {
+    fn start(
+        &self,
+        outbox: Weak<dyn StreamOutbox>,
+        max_frame: usize,
+    ) -> io::Result<OwnedWriteHalf> {
         let (ours, theirs) = UnixStream::pair()?;
         let serving = super::callbacks::serve(theirs);
         let (read, write) = ours.into_split();
         let pump = tokio::spawn(pump(read, max_frame, outbox));
-        let mut tasks = self.tasks.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tasks = self
+            .tasks
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         tasks.extend([serving, pump.abort_handle()]);
         Ok(write)
     }

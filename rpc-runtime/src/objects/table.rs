@@ -5,9 +5,9 @@
 //! token* for that copy: the copy is in flight, so the object must live although nobody
 //! leases it yet. The receiver's first `dirty` names the token, and the copy becomes
 //! that holder's lease. The object is collected when it has neither leases nor copies
-//! in transit; a lease or a token that is not renewed runs out after
-//! [`Limits::lease`](crate::Limits::lease), so a holder that crashed, or a message that
-//! was lost, costs one lease period, never a leak.
+//! in transit; a lease that is not renewed runs out after
+//! [`Limits::lease`](crate::Limits::lease), a token after two, so a holder that
+//! crashed, or a message that was lost, costs one or two lease periods, never a leak.
 //!
 //! Leases are kept per holder (the caller's session, which only its client can use),
 //! with the number of the holder's last lease message: a `dirty` or `clean` older than
@@ -149,8 +149,10 @@ impl ObjectTable {
     /// Exports `object` for one copy of a reference about to be sent: its id (the same
     /// while it stays exported) and the copy's transit token.
     pub fn export(&self, object: &Arc<LocalObject>) -> Result<(u64, u64), ExportError> {
+        // Twice a lease: the receiver's first dirty may take up to a lease of
+        // retransmissions on a lossy path, and must find the object still there.
         let now = Instant::now();
-        let until = now + self.limits.lease;
+        let until = now + self.limits.lease * 2;
         let token = random_u64();
         let mut objects = self.objects();
         if let Some(id) = object.id_in(self.uid)
@@ -366,7 +368,11 @@ mod tests {
         let table = table(60_000, 16, 16);
         let object = object();
         let (id, token) = table.export(&object).unwrap();
-        assert_eq!(table.export(&object).unwrap().0, id, "one id while exported");
+        assert_eq!(
+            table.export(&object).unwrap().0,
+            id,
+            "one id while exported"
+        );
         assert_eq!(table.stats().in_transit, 2);
         assert!(table.dirty(7, 1, &[(id, token)]).is_empty());
         let (_, second) = (id, table.stats());
@@ -425,7 +431,7 @@ mod tests {
             id
         };
         assert_eq!(table.stats().exported, 2);
-        std::thread::sleep(Duration::from_millis(60));
+        std::thread::sleep(Duration::from_millis(100));
         table.sweep();
         assert!(table.get(lost).is_none());
         assert!(table.get(leased).is_none(), "its holder stopped renewing");

@@ -70,7 +70,8 @@ pub struct Limits {
     pub max_holders: usize,
     /// How long a lease lasts: a holder renews it at half of this, and an object whose
     /// leases all ran out (its holders crashed or were cut off) is collected. A reference
-    /// sent but not yet leased is kept as long. Default 30 s.
+    /// sent but not yet leased is kept for two leases (its receiver's first lease call
+    /// may need retransmissions). Default 30 s.
     pub lease: Duration,
 }
 

@@ -17,7 +17,12 @@ use tests::objects::{HubClient, HubServer};
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
         ["hub"] => {
             let server = Server::new()
                 .add_service(HubServer::new(HubService::default()))
