@@ -1,7 +1,7 @@
 //! Generates the bank's stubs from `idl/bank.idl` (and `idl/common.idl`, which it
-//! imports) into `OUT_DIR`.
+//! imports) and the stock ticker's from `idl/ticker.idl` into `OUT_DIR`.
 
 fn main() -> Result<(), rpcgen::Error> {
-    rpcgen::compile(&["idl/bank.idl"])?;
+    rpcgen::compile(&["idl/bank.idl", "idl/ticker.idl"])?;
     Ok(())
 }

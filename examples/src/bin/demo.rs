@@ -1,11 +1,15 @@
 //! The one-process demo: a bank server (from `idl/bank.idl`) and a calculator (from a
 //! `#[remote]` trait), each with a client over real loopback TCP, showing each kind of
-//! call and what came back.
+//! call and what came back; then the bank over a lossy network, and a stock ticker
+//! whose clients receive callbacks on listener objects they serve themselves.
 
 use examples::accounts::Accounts;
 use examples::bank::{BankClient, BankError, BankServer};
 use examples::calc::{CalcClient, CalcServer, Calculator};
-use std::time::Duration;
+use examples::market::{Market, Recorder};
+use examples::ticker::{Listener, TickerClient, TickerServer};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rpc_runtime::chaos::{Faults, Proxy};
 use rpc_runtime::{CallError, Channel, ChannelConfig, RetryPolicy, Server, Transport};
@@ -86,7 +90,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("double(inout value = 21)    -> value written back: {value}");
     calc_server.shutdown().await;
 
-    lossy_bank().await
+    lossy_bank().await?;
+    ticker().await
 }
 
 /// The bank over UDP through a proxy that loses 30% of datagrams, duplicates 10% and
@@ -168,4 +173,98 @@ async fn lossy_bank() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", serde_json::to_string_pretty(&reply)?);
     server.shutdown().await;
     Ok(())
+}
+
+/// The stock ticker (`idl/ticker.idl`): remote objects. Two clients each subscribe a
+/// listener object they serve themselves; the server calls the listeners back over the
+/// clients' own connections (the clients listen on no socket) while client A keeps
+/// calling the server.
+async fn ticker() -> Result<(), Box<dyn std::error::Error>> {
+    const UPDATES: u64 = 5;
+    const B_WANTS: u64 = 2;
+    let market = Market::new(UPDATES, Duration::from_millis(40));
+    let server = Server::new()
+        .add_service(TickerServer::new(market.clone()))
+        .bind("127.0.0.1:0")
+        .await?;
+    let address = server.local_addr().to_string();
+    println!("\nstock ticker on {address}: clients A and B serve their own listener objects");
+    let a = TickerClient::new(Channel::connect(&address).await?);
+    let b = TickerClient::new(Channel::connect(&address).await?);
+    let tapes = [Recorder::all(), Recorder::new(B_WANTS)];
+    let id = a.subscribe("RUST", &tapes[0].clone().into_ref()).await?;
+    println!(
+        "A: subscribe(\"RUST\", listener.into_ref()) -> subscription {id}   (wants all {UPDATES} updates)"
+    );
+    let id = b.subscribe("RUST", &tapes[1].clone().into_ref()).await?;
+    println!(
+        "B: subscribe(\"RUST\", listener.into_ref()) -> subscription {id}   (answers false to update {B_WANTS})"
+    );
+    // The server leases the listeners in the background: wait for it (briefly).
+    settle(|| rpc_runtime::objects::callback_stats().leases == 2).await;
+    let objects = server.stats().objects;
+    let callbacks = rpc_runtime::objects::callback_stats();
+    // What this process holds of other processes' objects: here, only the server does.
+    let held = rpc_runtime::objects::held_stats();
+    println!(
+        "server objects: exported {}, leases {}   (it exports none: it holds {} listener(s) of {} client(s))",
+        objects.exported, objects.leases, held.references, held.owners
+    );
+    println!(
+        "client callback table: exported {}, leases {}   (A's and B's listeners, leased by the server)",
+        callbacks.exported, callbacks.leases
+    );
+
+    // A keeps calling the server while the callbacks come the other way on its connection.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    let (mut quotes, mut quote) = (0, 0);
+    let mut shown = [0; 2];
+    while (tapes[0].received() < UPDATES as usize || tapes[1].received() < B_WANTS as usize)
+        && Instant::now() < deadline
+    {
+        quote = a.quote("RUST").await?;
+        quotes += 1;
+        show_updates(&tapes, &mut shown, quotes);
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    show_updates(&tapes, &mut shown, quotes);
+    println!(
+        "A: {quotes} x quote(\"RUST\") while the callbacks arrived -> last {quote}   (forward calls on the same connection)"
+    );
+    // The server dropped both listeners (done, declined): their leases end, and the
+    // callback table collects them.
+    settle(|| rpc_runtime::objects::callback_stats().exported == 0).await;
+    let stats = market.stats();
+    let callbacks = rpc_runtime::objects::callback_stats();
+    println!(
+        "market: {} updates delivered, {} subscription(s) completed, {} declined, {} running",
+        stats.delivered, stats.completed, stats.declined, stats.running
+    );
+    println!(
+        "client callback table: exported {}, leases {}, {} collected   (the server let go of both)",
+        callbacks.exported, callbacks.leases, callbacks.collected_total
+    );
+    server.shutdown().await;
+    Ok(())
+}
+
+/// Prints the updates A's and B's listeners received since the last time.
+fn show_updates(tapes: &[Arc<Recorder>; 2], shown: &mut [usize; 2], quotes: u32) {
+    for ((name, tape), shown) in ["A", "B"].iter().zip(tapes).zip(shown) {
+        for update in &tape.updates()[*shown..] {
+            println!(
+                "{name}'s listener <- price(\"{}\", {}, {}) -> {}   (A's quote() calls so far: {quotes})",
+                update.symbol, update.cents, update.seq, update.more
+            );
+            *shown += 1;
+        }
+    }
+}
+
+/// Waits up to a second for `done`, checking every 5 ms.
+async fn settle(mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + Duration::from_secs(1);
+    while !done() && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
 }
