@@ -15,7 +15,7 @@
 //! | `map<K, V>` | an object | keys: strings as they are, integers in decimal, `"true"` / `"false"`, bytes in base64; read back in the key type's order (numbers numerically, strings and bytes bytewise, false before true); a key given twice (`"1"` and `"01"`) is an error |
 //! | a struct | an object of its fields | a missing field is an error unless its type is an `option` (then it is `None`); an unknown field is an error |
 //! | an enum or exception | `"Name"` for a unit variant (`{"Name": null}` is read too); `{"Name": value}` for a tuple variant of one value; `{"Name": [values]}` for one of several; `{"Name": {fields}}` for a struct variant | |
-//! | an interface | `{"address": "host:port", "binding": n, "object": n, "interface": "pkg.Iface"}` | `binding` and `object` follow the integer rule |
+//! | an interface | `{"address": "host:port", "binding": n, "object": n, "interface": "pkg.Iface", "token": n}` | a reference (`docs/PROTOCOL.md` §9); `binding`, `object` and `token` follow the integer rule; `token` may be left out (0) |
 //!
 //! A record (the arguments or results of a call) is an object of its fields, like a
 //! struct: [`to_json_record`] and [`from_json_record`].
@@ -804,7 +804,7 @@ mod tests {
             &model,
             &named("Holder"),
             &st(&[("bank", Value::Reference(reference))]),
-            json!({"bank": {"address": "h:1", "binding": "18446744073709551615", "object": 2, "interface": "bank.Bank"}}),
+            json!({"bank": {"address": "h:1", "binding": "18446744073709551615", "object": 2, "interface": "bank.Bank", "token": 7}}),
         );
         // Some(None) has no JSON of its own.
         let maybe = Type::Option(Box::new(Type::Option(Box::new(prim(Primitive::U8)))));

@@ -316,7 +316,11 @@ async fn references_over_a_lossy_path_neither_leak_nor_are_freed_twice() {
     for _ in 0..10 {
         let counters = hub.make_counters(10).await.unwrap();
         for (i, counter) in counters.iter().enumerate() {
-            assert_eq!(counter.add(1).await.unwrap(), i as u64 + 1, "ran exactly once");
+            assert_eq!(
+                counter.add(1).await.unwrap(),
+                i as u64 + 1,
+                "ran exactly once"
+            );
         }
         drop(counters);
     }
@@ -327,7 +331,11 @@ async fn references_over_a_lossy_path_neither_leak_nor_are_freed_twice() {
         server.stats().objects
     );
     tokio::time::sleep(lease).await;
-    assert_eq!(keeper.get().await.unwrap(), 101, "renewed over the lossy path");
+    assert_eq!(
+        keeper.get().await.unwrap(),
+        101,
+        "renewed over the lossy path"
+    );
     drop(keeper);
     assert!(
         eventually(lease * 3, || server.stats().objects.exported == 0).await,

@@ -17,9 +17,16 @@ use tokio::task::AbortHandle;
 use super::replies::{Replies, Reply};
 use super::session::ClientSession;
 use crate::objects::reverse::{CallbackLink, is_reply};
+
 use crate::outbox::{Outbox, StreamOutbox, When, WriteHalf};
 use crate::wire::received::Received;
 use crate::wire::{FrameReader, HANDSHAKE_SLOT, Header, Kind, Message, Status, tag};
+
+/// Whether a message is of this protocol version: only those are callbacks; the others
+/// are refused as garbage.
+fn is_current(message: &[u8]) -> bool {
+    message.first() == Some(&crate::wire::VERSION)
+}
 
 /// A received reply: its header and the message it came in.
 #[derive(Debug)]
@@ -111,7 +118,7 @@ impl Connection {
                 match frames.next().await {
                     // Anything but a reply is the server calling back an object of
                     // this process, over this connection.
-                    Ok(Some(message)) if !is_reply(&message) => {
+                    Ok(Some(message)) if !is_reply(&message) && is_current(&message) => {
                         if let Sender::Stream(outbox) = &reader.sender {
                             let outbox = Arc::downgrade(outbox);
                             reader

@@ -61,8 +61,11 @@ struct State {
     finished: bool,
 }
 
-fn leasers() -> MutexGuard<'static, FxHashMap<(usize, u64), Arc<Leaser>>> {
-    static LEASERS: OnceLock<Mutex<FxHashMap<(usize, u64), Arc<Leaser>>>> = OnceLock::new();
+/// The leaser of each owner: by channel and binding uid.
+type Leasers = FxHashMap<(usize, u64), Arc<Leaser>>;
+
+fn leasers() -> MutexGuard<'static, Leasers> {
+    static LEASERS: OnceLock<Mutex<Leasers>> = OnceLock::new();
     LEASERS
         .get_or_init(Mutex::default)
         .lock()

@@ -33,9 +33,10 @@ use crate::client::Channel;
 use crate::outbox::{StreamOutbox, When};
 use crate::wire::{FrameReader, Message};
 
-/// Whether a message is a reply (the first two bytes are the version and the kind).
+/// Whether a message is a reply of this protocol version (its first two bytes are the
+/// version and the kind); anything else goes the usual way, where garbage is refused.
 pub(crate) fn is_reply(message: &[u8]) -> bool {
-    message.get(1) == Some(&(crate::wire::Kind::Reply as u8))
+    message.get(..2) == Some(&[crate::wire::VERSION, crate::wire::Kind::Reply as u8])
 }
 
 /// Writes `message` as a frame into `pipe`.

@@ -176,12 +176,16 @@ fn session_of(proof: &Proof, shared: &Shared) -> Result<bool, Refusal> {
     }
 }
 
+/// The object a request is for: a service registered with the server, or an object it
+/// exported (owned here: the table may drop it while the call runs).
+type Target<'s> = Cow<'s, Arc<dyn Service>>;
+
 /// The service and method a request is for, checked against its binding uid and
 /// fingerprint.
 fn resolve<'s>(
     header: &Header,
     shared: &'s Shared,
-) -> Result<(Cow<'s, Arc<dyn Service>>, &'static MethodSpec), Refusal> {
+) -> Result<(Target<'s>, &'static MethodSpec), Refusal> {
     if header.binding != 0 && header.binding != shared.uid {
         // The uid is not said: the client knows which it asked for, others need not know.
         return Err(Refusal::Error(
