@@ -209,34 +209,31 @@ fn method_constants(interface: &Interface) -> Vec<Entry> {
 /// The client's methods: the interface's, and those every generated client has.
 fn client_methods(interface: &Interface) -> Vec<Entry> {
     let client = client_struct(&interface.name);
-    let mut entries: Vec<Entry> = CLIENT_METHODS
-        .iter()
-        .map(|name| Entry {
-            name: name.to_string(),
-            origin: None,
-            what: format!("every generated client (its own `{client}::{name}`)"),
-        })
-        .collect();
-    entries.extend(
-        interface
-            .methods
-            .iter()
-            .map(|m| Entry::of(resolved(&m.name), m.span, format!("method `{}`", m.name))),
-    );
-    entries
+    with_methods(interface, &CLIENT_METHODS, |name| {
+        format!("every generated client (its own `{client}::{name}`)")
+    })
 }
 
 /// The trait's methods: the interface's, and those every generated trait provides.
 fn trait_methods(interface: &Interface) -> Vec<Entry> {
-    let mut entries: Vec<Entry> = TRAIT_METHODS
+    let owner = resolved(&interface.name);
+    with_methods(interface, &TRAIT_METHODS, |name| {
+        format!("every generated trait (its own `{owner}::{name}`)")
+    })
+}
+
+/// The names `provided` (what `what` says of each), then the interface's methods.
+fn with_methods(
+    interface: &Interface,
+    provided: &[&str],
+    what: impl Fn(&str) -> String,
+) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = provided
         .iter()
         .map(|name| Entry {
             name: name.to_string(),
             origin: None,
-            what: format!(
-                "every generated trait (its own `{}::{name}`)",
-                resolved(&interface.name)
-            ),
+            what: what(name),
         })
         .collect();
     entries.extend(

@@ -6,6 +6,8 @@
 //! The tests of what both object tables hold at the end (which are process-wide for the
 //! callback table) are in `objects_collected.rs`, alone in their process.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -16,20 +18,9 @@ use rpc_runtime::objects::{Interface, Ref};
 use rpc_runtime::{
     CallError, Channel, Client, Limits, ObjectRef, Server, ServerConfig, ServerHandle,
 };
+use support::{eventually, hub_server};
 use tests::hub::{CountingListener, HubService};
 use tests::objects::{CounterClient, CounterRef, HubClient, HubServer, Listener, ListenerRef};
-
-async fn hub_server(limits: Limits) -> ServerHandle {
-    let config = ServerConfig {
-        limits,
-        ..ServerConfig::default()
-    };
-    Server::with_config(config)
-        .add_service(HubServer::new(HubService::default()))
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind")
-}
 
 async fn hub_client(server: &ServerHandle) -> HubClient {
     HubClient::new(
@@ -37,18 +28,6 @@ async fn hub_client(server: &ServerHandle) -> HubClient {
             .await
             .expect("connect"),
     )
-}
-
-/// Waits up to `within` for `done`, checking every 20 ms; whether it came.
-async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    done()
 }
 
 /// A child process of `object-peer`, killed when dropped.

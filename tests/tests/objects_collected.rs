@@ -7,48 +7,18 @@
 //! One test, alone in its process: the callback table and the held references are
 //! process-wide.
 
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use rpc_runtime::client::Encoded;
 use rpc_runtime::objects::{callback_stats, held_stats};
-use rpc_runtime::{CallError, Channel, Client, Limits, Server, ServerConfig, ServerHandle};
-use tests::hub::{COUNTERS_ALIVE, CountingListener, HubService};
-use tests::objects::{HubClient, HubServer, Listener, ListenerRef, hub_interface};
-
-async fn hub_server(limits: Limits) -> ServerHandle {
-    let config = ServerConfig {
-        limits,
-        ..ServerConfig::default()
-    };
-    Server::with_config(config)
-        .add_service(HubServer::new(HubService::default()))
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind")
-}
-
-async fn eventually(within: Duration, mut done: impl FnMut() -> bool) -> bool {
-    let end = Instant::now() + within;
-    while Instant::now() < end {
-        if done() {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    done()
-}
-
-/// This process's resident memory, in KiB.
-fn rss_kib() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS")
-}
+use rpc_runtime::{CallError, Channel, Client, Limits};
+use support::{eventually, hub_server};
+use tests::hub::{COUNTERS_ALIVE, CountingListener};
+use tests::objects::{HubClient, Listener, ListenerRef, hub_interface};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_tables_return_to_zero_and_stay_bounded() {
@@ -133,7 +103,7 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
             .unwrap(),
         &hub_interface::SPEC,
     );
-    let before = rss_kib();
+    let (before, _) = support::memory();
     let mut refused = 0;
     for _ in 0..50 {
         // make_counters(1000), its reply read as bytes: no reference is ever decoded.
@@ -172,6 +142,6 @@ async fn object_tables_return_to_zero_and_stay_bounded() {
     );
     let counter = other.make_counter(9).await.unwrap();
     assert_eq!(counter.get().await.unwrap(), 9, "room again");
-    let grown = rss_kib().saturating_sub(before);
-    assert!(grown < 64 * 1024, "memory grew by {grown} KiB");
+    let grown = support::memory().0.saturating_sub(before);
+    assert!(grown < 64 << 20, "memory grew by {} KiB", grown >> 10);
 }

@@ -21,6 +21,10 @@ use crate::wire::DecodeError;
 /// The most objects one lease message names; a holder sends larger batches in parts.
 pub const MAX_LEASE_BATCH: usize = 4096;
 
+// The ids and fingerprints of `rpcgen.Dgc` are computed as `idl::ids` computes an IDL
+// interface's (FNV-1a), here again because the runtime does not depend on `idl`, and as
+// `const fn`s so that the specs are statics like generated ones.
+
 /// FNV-1a, 64 bits (as the IDL's object ids and fingerprints).
 const fn fnv64(text: &str) -> u64 {
     let bytes = text.as_bytes();

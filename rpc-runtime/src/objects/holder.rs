@@ -258,10 +258,7 @@ impl Leaser {
         let mut state = self.state();
         let idle = state.held.is_empty() && state.fresh.is_empty() && state.released.is_empty();
         if idle {
-            state.finished = true;
-            if all.get(&self.key).is_some_and(|l| std::ptr::eq(&**l, self)) {
-                all.remove(&self.key);
-            }
+            self.unregister(&mut all, &mut state);
         }
         idle
     }
@@ -270,10 +267,16 @@ impl Leaser {
     fn finish(&self) {
         let mut all = leasers();
         let mut state = self.state();
-        state.finished = true;
         state.held.clear();
         state.fresh.clear();
         state.released.clear();
+        self.unregister(&mut all, &mut state);
+    }
+
+    /// Leaves the registry (if a newer leaser has not taken its place): the next
+    /// reference from this owner starts a new leaser.
+    fn unregister(&self, all: &mut Leasers, state: &mut State) {
+        state.finished = true;
         if all.get(&self.key).is_some_and(|l| std::ptr::eq(&**l, self)) {
             all.remove(&self.key);
         }

@@ -64,9 +64,34 @@ impl<C: Interface> Ref<C> {
     pub fn local(service: impl Service) -> Ref<C> {
         let service: Arc<dyn Service> = Arc::new(service);
         debug_assert_eq!(service.spec().name, C::spec().name);
+        Ref::to_local(LocalObject::new(service))
+    }
+
+    /// A reference to `object`, called in-process.
+    fn to_local(object: Arc<LocalObject>) -> Ref<C> {
         Ref {
-            client: C::from_client(Client::local(service.clone(), C::spec())),
-            handle: Handle::Local(LocalObject::new(service)),
+            client: C::from_client(Client::local(object.service.clone(), C::spec())),
+            handle: Handle::Local(object),
+        }
+    }
+
+    /// A reference to a remote object, called through `client`.
+    fn to_remote(
+        client: Client,
+        wire: &ObjectRef,
+        address: String,
+        token: u64,
+        held: Option<Arc<Held>>,
+    ) -> Ref<C> {
+        Ref {
+            client: C::from_client(client),
+            handle: Handle::Remote(Arc::new(Remote {
+                address,
+                binding: wire.binding,
+                object: wire.object,
+                token,
+                _held: held,
+            })),
         }
     }
 
@@ -148,25 +173,14 @@ impl<C: Interface> Ref<C> {
                     "a reference decoded outside a call cannot reach its sender",
                 ),
             };
-            return Ok(Ref {
-                client: C::from_client(client),
-                handle: Handle::Remote(Arc::new(Remote {
-                    address: wire.address,
-                    binding: wire.binding,
-                    object: wire.object,
-                    token: wire.token,
-                    _held: None,
-                })),
-            });
+            let address = wire.address.clone();
+            return Ok(Ref::to_remote(client, &wire, address, wire.token, None));
         };
         // A reference to one of the receiver's own objects, come back.
         let home = arrival.home();
         if wire.binding == home.uid {
             return Ok(match home.get(wire.object) {
-                Some(object) => Ref {
-                    client: C::from_client(Client::local(object.service.clone(), spec)),
-                    handle: Handle::Local(object),
-                },
+                Some(object) => Ref::to_local(object),
                 None => Ref::dead(wire, "the object was collected here (its leases ran out)"),
             });
         }
@@ -185,30 +199,19 @@ impl<C: Interface> Ref<C> {
         };
         let held = holder::hold(&channel, wire.binding, wire.object, wire.token);
         let client = Client::new(channel.clone(), spec).with_target(wire.binding, wire.object);
-        Ok(Ref {
-            client: C::from_client(client),
-            handle: Handle::Remote(Arc::new(Remote {
-                address: channel.reference_address(),
-                binding: wire.binding,
-                object: wire.object,
-                token: 0,
-                _held: held,
-            })),
-        })
+        Ok(Ref::to_remote(
+            client,
+            &wire,
+            channel.reference_address(),
+            0,
+            held,
+        ))
     }
 
     /// A reference that cannot be called, for `why`; it is sent on as it came.
     fn dead(wire: ObjectRef, why: &'static str) -> Ref<C> {
-        Ref {
-            client: C::from_client(Client::unreachable(C::spec(), why)),
-            handle: Handle::Remote(Arc::new(Remote {
-                address: wire.address,
-                binding: wire.binding,
-                object: wire.object,
-                token: 0,
-                _held: None,
-            })),
-        }
+        let client = Client::unreachable(C::spec(), why);
+        Ref::to_remote(client, &wire, wire.address.clone(), 0, None)
     }
 }
 

@@ -86,3 +86,31 @@ pub fn memory() -> (u64, u64) {
     };
     (field("VmRSS:"), field("VmHWM:"))
 }
+
+/// A server of the remote object tests' hub (`idl/objects.idl`) on a loopback TCP port,
+/// with object bounds `limits`.
+pub async fn hub_server(limits: rpc_runtime::Limits) -> ServerHandle {
+    let config = ServerConfig {
+        limits,
+        ..ServerConfig::default()
+    };
+    Server::with_config(config)
+        .add_service(tests::objects::HubServer::new(
+            tests::hub::HubService::default(),
+        ))
+        .bind("127.0.0.1:0")
+        .await
+        .expect("bind")
+}
+
+/// Waits up to `within` for `done`, checking every 20 ms; whether it came.
+pub async fn eventually(within: std::time::Duration, mut done: impl FnMut() -> bool) -> bool {
+    let end = std::time::Instant::now() + within;
+    while std::time::Instant::now() < end {
+        if done() {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    done()
+}
