@@ -16,7 +16,8 @@ use tokio::task::AbortHandle;
 
 use super::replies::{Replies, Reply};
 use super::session::ClientSession;
-use crate::objects::reverse::{CallbackLink, is_reply};
+use crate::objects::callback_link::CallbackLink;
+use crate::objects::reverse::{Relay, ReverseLink, is_reply};
 
 use crate::outbox::{Outbox, StreamOutbox, When, WriteHalf};
 use crate::wire::received::Received;
@@ -49,6 +50,13 @@ enum Sender {
     Stream(Arc<dyn StreamOutbox>),
     /// A UDP socket connected to the server.
     Datagram(Arc<UdpSocket>),
+    /// A server's callback channel: out through the connection (or to the address)
+    /// its client uses, as long as this relay is that link's current one.
+    Relay {
+        link: std::sync::Weak<ReverseLink>,
+        number: u64,
+        datagram: bool,
+    },
 }
 
 /// The caller's side of a connection.
@@ -61,8 +69,11 @@ pub(crate) struct Connection {
     session: OnceLock<Arc<ClientSession>>,
     closed: AtomicBool,
     tasks: Mutex<Vec<AbortHandle>>,
-    /// Serves the server's calls back to this process's objects (streams only).
+    /// Serves the server's calls back to this process's objects.
     callbacks: CallbackLink,
+    /// Run when a connection that carried callbacks fails: the channel reconnects at
+    /// once rather than at its next call, so that the server can go on calling back.
+    on_lost_callbacks: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
     max_frame: usize,
 }
 
@@ -83,6 +94,7 @@ impl Connection {
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             callbacks: CallbackLink::new(),
+            on_lost_callbacks: Mutex::new(None),
             max_frame,
         })
     }
@@ -167,7 +179,13 @@ impl Connection {
                     Ok(n) => {
                         let mut message = crate::buffers::take(n);
                         message.extend_from_slice(&buf[..n]);
-                        if let Err(why) = reader.deliver(message) {
+                        // Anything but a reply is the server calling back an object
+                        // of this process.
+                        if !is_reply(&message) && is_current(&message) {
+                            if let Ok(server) = socket.peer_addr() {
+                                reader.callbacks.forward_datagram(message, &socket, server);
+                            }
+                        } else if let Err(why) = reader.deliver(message) {
                             tracing::debug!("ignoring a datagram: {why}");
                         }
                     }
@@ -180,6 +198,41 @@ impl Connection {
                     }
                 }
             }
+        });
+        conn.tasks().push(read_task.abort_handle());
+        conn
+    }
+
+    /// Starts the reader task of a server's callback channel on `relay`: what it sends
+    /// goes out on its client's connection, the Replies come in through the relay.
+    pub fn start_relay(relay: Relay, slots: u32, max_frame: usize) -> Arc<Connection> {
+        let Relay {
+            link,
+            number,
+            datagram,
+            mut inbox,
+        } = relay;
+        let conn = Connection::new(
+            Sender::Relay {
+                link,
+                number,
+                datagram,
+            },
+            slots,
+            max_frame,
+        );
+        let reader = conn.clone();
+        let read_task = tokio::spawn(async move {
+            while let Some(message) = inbox.recv().await {
+                if let Err(why) = reader.deliver(message) {
+                    if !datagram {
+                        reader.close(&why);
+                        return;
+                    }
+                    tracing::debug!("ignoring a datagram: {why}");
+                }
+            }
+            reader.close("the client's connection closed");
         });
         conn.tasks().push(read_task.abort_handle());
         conn
@@ -231,10 +284,7 @@ impl Connection {
             }
             Sender::Datagram(socket) => {
                 // Every datagram of a session proves it with the session's tag.
-                let message = match self.session.get() {
-                    Some(session) => message.tagged(&session.secret),
-                    None => message,
-                };
+                let message = self.tagged(message);
                 match socket.send(message.datagram()).await {
                     Ok(_) => true,
                     // An ICMP error for an earlier datagram: the server may come back.
@@ -245,6 +295,25 @@ impl Connection {
                     }
                 }
             }
+            Sender::Relay { link, number, .. } => {
+                let message = self.tagged(message);
+                let sent = match link.upgrade() {
+                    Some(link) => link.send(*number, message).await,
+                    None => false,
+                };
+                if !sent {
+                    self.close("the client's connection closed");
+                }
+                sent
+            }
+        }
+    }
+
+    /// `message` with the session's tag, if it is a datagram of a session.
+    fn tagged(&self, message: Message) -> Message {
+        match self.session.get() {
+            Some(session) if self.is_datagram() => message.tagged(&session.secret),
+            _ => message,
         }
     }
 
@@ -258,18 +327,31 @@ impl Connection {
         match &self.sender {
             Sender::Stream(outbox) => outbox.send(message, When::Now),
             Sender::Datagram(socket) => {
-                let message = match self.session.get() {
-                    Some(session) => message.tagged(&session.secret),
-                    None => message,
-                };
+                let message = self.tagged(message);
                 socket.try_send(message.datagram()).is_ok()
+            }
+            Sender::Relay { link, number, .. } => {
+                let message = self.tagged(message);
+                link.upgrade()
+                    .is_some_and(|link| link.send_now(*number, message))
             }
         }
     }
 
     /// Whether requests are datagrams (lossy: retransmit on a timer).
     pub fn is_datagram(&self) -> bool {
-        matches!(self.sender, Sender::Datagram(_))
+        matches!(
+            self.sender,
+            Sender::Datagram(_) | Sender::Relay { datagram: true, .. }
+        )
+    }
+
+    /// Sets what to do when this connection fails after it carried callbacks.
+    pub fn on_lost_callbacks(&self, hook: impl Fn() + Send + Sync + 'static) {
+        *self
+            .on_lost_callbacks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(Box::new(hook));
     }
 
     /// Hands a received message to the call waiting for it; `Err` when it is not a
@@ -319,7 +401,17 @@ impl Connection {
 
     /// Marks the connection failed and tells every waiting caller why.
     pub fn close(&self, why: &str) {
-        self.closed.store(true, Ordering::Release);
+        let first = !self.closed.swap(true, Ordering::AcqRel);
+        if first && self.callbacks.started() {
+            let hook = self
+                .on_lost_callbacks
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .take();
+            if let Some(hook) = hook {
+                hook();
+            }
+        }
         if let Sender::Stream(outbox) = &self.sender {
             outbox.close(why);
         }
@@ -331,6 +423,10 @@ impl Connection {
 
     /// Closes the connection and stops its tasks (the channel is gone).
     pub fn abort(&self) {
+        self.on_lost_callbacks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
         self.close("the channel was dropped");
         for task in self.tasks().drain(..) {
             task.abort();

@@ -376,6 +376,10 @@ impl Channel {
         let session = self.handshake(&conn).await.map_err(error)?;
         unfinished.disarm();
         conn.set_session(session);
+        if matches!(self.inner.route, Route::Address) {
+            let channel = Arc::downgrade(&self.inner);
+            conn.on_lost_callbacks(move || keep_reachable(channel.clone()));
+        }
         *self
             .inner
             .connection
@@ -859,23 +863,41 @@ async fn open_connection(
     })
 }
 
-/// A new connection over the connection of `link` (a callback channel).
+/// Reconnects the channel of `inner`, whose connection carried callbacks, in the
+/// background with growing pauses, until it is connected, dropped, or this process has
+/// no object left to call back.
+fn keep_reachable(inner: std::sync::Weak<ChannelInner>) {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        let mut pause = Duration::from_millis(20);
+        loop {
+            tokio::time::sleep(pause).await;
+            let Some(inner) = inner.upgrade() else {
+                return;
+            };
+            let channel = Channel { inner };
+            if channel.current().is_some() || crate::objects::callback_stats().exported == 0 {
+                return;
+            }
+            match channel.connection().await {
+                Ok(_) => return,
+                Err(e) => tracing::debug!("reconnecting for callbacks: {e}"),
+            }
+            pause = (pause * 2).min(Duration::from_secs(5));
+        }
+    });
+}
+
+/// A new connection over the connection of `link`'s client (a callback channel),
+/// waiting for the client to have one.
 async fn reverse_connection(
     link: &std::sync::Weak<crate::objects::reverse::ReverseLink>,
     config: &ChannelConfig,
 ) -> std::io::Result<Arc<Connection>> {
-    let Some(link) = link.upgrade() else {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::NotConnected,
-            "the client's connection that carried the reference has closed",
-        ));
-    };
-    let stream = link.dial().await?;
-    Ok(Connection::start_unix(
-        stream,
-        config.max_frame,
-        config.slots,
-    ))
+    let relay = crate::objects::reverse::ReverseLink::dial(link).await?;
+    Ok(Connection::start_relay(relay, config.slots, config.max_frame))
 }
 
 /// A UDP socket connected to `address`, bound to the unspecified address of its family.

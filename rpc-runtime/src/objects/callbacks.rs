@@ -8,7 +8,6 @@ use std::time::Duration;
 
 use tokio::net::UnixStream;
 use tokio::sync::watch;
-use tokio::task::AbortHandle;
 
 use super::table::ObjectTable;
 use crate::server::{Limits, Peer, Server, ServerConfig, Shared};
@@ -65,8 +64,8 @@ pub fn callback_stats() -> super::ObjectStats {
     callbacks().shared.objects().stats()
 }
 
-/// Serves the callback table on `stream` (one end of a socket pair).
-pub(crate) fn serve(stream: UnixStream) -> AbortHandle {
+/// Serves the callback table on `stream` (one end of a socket pair), until it closes.
+pub(crate) fn serve(stream: UnixStream) {
     let callbacks = callbacks();
     let (read, write) = stream.into_split();
     tokio::spawn(crate::server::serve_stream(
@@ -75,6 +74,20 @@ pub(crate) fn serve(stream: UnixStream) -> AbortHandle {
         Peer::Reverse,
         callbacks.shared.clone(),
         callbacks.stop.subscribe(),
-    ))
-    .abort_handle()
+    ));
+}
+
+/// Serves the callback table to the datagrams `inbox` hands over, which came from
+/// `server`; answers go out through `socket` (the client's), until `inbox` closes.
+pub(crate) fn serve_datagrams(
+    inbox: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    socket: std::sync::Arc<tokio::net::UdpSocket>,
+    server: std::net::SocketAddr,
+) {
+    tokio::spawn(crate::server::serve_relayed(
+        inbox,
+        socket,
+        server,
+        callbacks().shared.clone(),
+    ));
 }

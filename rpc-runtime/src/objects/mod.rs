@@ -9,13 +9,17 @@
 //!   by [`Limits`](crate::Limits) (`max_objects`, `max_holders`, `lease`);
 //! - `dgc`: the lease calls `dirty` and `clean`, served by every server;
 //! - `holder`: the references this process holds, leased in batches per owner;
-//! - `reverse`: callbacks, multiplexed on the connection the client opened;
+//! - `reverse`: callbacks, the server's side: a channel per client session, relayed
+//!   over the connection (or to the UDP address) the client uses;
+//! - `callback_link`: callbacks, the client's side: what the server sends that is not a
+//!   reply goes to the process's callback table;
 //! - `callbacks`: the process's own table of objects sent in requests;
 //! - `scope`: what encoding and decoding a message needs to know about references.
 //!
 //! `docs/OBJECTS.md` describes the model and what happens on failures;
 //! `docs/PROTOCOL.md` the wire form of a reference and of the lease calls.
 
+pub(crate) mod callback_link;
 mod callbacks;
 mod dgc;
 mod holder;

@@ -1,37 +1,47 @@
-//! Callbacks over the connection the client opened: calls in the other direction,
-//! multiplexed on the same stream with the same framing.
+//! Callbacks, the server's side: calls to objects a client sent, carried back over the
+//! connection (or, over UDP, to the socket address) the client itself uses.
 //!
-//! A message's kind says its direction. On a connection a client opened, the client
-//! normally sends only requests and control messages (Request, Open, Attach, Ack…) and
-//! the server only replies; a callback is the same protocol with the roles swapped: the
-//! server sends requests to an object the client exported, and the client replies. So
-//! a server that receives a Reply, and a client that receives anything but a Reply,
-//! hands it to the other role's machinery, which is the ordinary one, run over an
-//! in-process socket pair:
+//! A message's kind says its direction. A client normally sends only requests and
+//! control messages (Request, Open, Attach, Ack…) and its server only replies; a
+//! callback is the same protocol with the roles swapped: the server sends requests to
+//! an object the client exported, and the client replies. So a server that receives a
+//! Reply hands it to its callback machinery, which is the ordinary client one: a
+//! [`Channel`] whose connection is a *relay* (what it sends goes out on the client's
+//! connection; the Replies that come in on it are handed to it by [`ReverseLink::forward`]).
+//! Callbacks thus have sessions, slots, invocation ids, the reply history, limits and
+//! every call semantics, exactly as forward calls do; and the client needs no
+//! listening socket (callbacks reach clients behind NAT and firewalls).
 //!
-//! - the server's side of a connection ([`ReverseLink`]) is a [`Channel`] whose
-//!   "connection" is one end of a socket pair; what it writes there goes out on the
-//!   real connection, and the Replies the server reads come back into it;
-//! - the client's side ([`CallbackLink`]) serves this process's callback table (a
-//!   server without a listener, `callbacks`) on one end of a socket pair; the requests it
-//!   reads on the real connection go in, its replies go out on the real connection.
-//!
-//! So callbacks have sessions, slots, invocation ids, the reply history, limits and
-//! every call semantics, exactly as forward calls do; and the client needs no listening
-//! socket (callbacks reach clients behind NAT and firewalls).
+//! A [`ReverseLink`] belongs to the client's *session*, not to one connection: when the
+//! client reconnects and attaches its session to a new connection, the link is plugged
+//! into that one, and the callback channel reconnects through it (attaching its own
+//! session with the client's callback table, so that calls in flight keep their
+//! at-most-once history). While the client has no connection, a callback waits for one
+//! within its deadline. The link lives as long as the session does on this server.
 
+use std::collections::HashMap;
 use std::io;
-use std::sync::{Arc, OnceLock, Weak};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 
-use tokio::io::AsyncWriteExt;
-use tokio::net::UnixStream;
-use tokio::net::unix::OwnedWriteHalf;
-use tokio::task::AbortHandle;
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
 
 use super::table::ObjectTable;
 use crate::client::Channel;
 use crate::outbox::{StreamOutbox, When};
-use crate::wire::{FrameReader, Message};
+use crate::wire::Message;
+
+/// Replies queued for a callback channel's connection. Over a stream the connection's
+/// reader waits when it is full; over UDP a reply beyond it is dropped, like one the
+/// network lost (the call is sent again and its stored reply replayed).
+const RELAY_QUEUE: usize = 256;
+
+/// The most callback links one datagram peer address routes replies to. A peer may
+/// write any source address on a datagram, so an address is not proof of anything;
+/// a reply goes to every link of its address, and the one whose call it answers takes
+/// it (the others ignore it, as a client ignores a datagram that is not its reply).
+const LINKS_PER_PEER: usize = 4;
 
 /// Whether a message is a reply of this protocol version (its first two bytes are the
 /// version and the kind); anything else goes the usual way, where garbage is refused.
@@ -39,168 +49,313 @@ pub(crate) fn is_reply(message: &[u8]) -> bool {
     message.get(..2) == Some(&[crate::wire::VERSION, crate::wire::Kind::Reply as u8])
 }
 
-/// Writes `message` as a frame into `pipe`.
-async fn write_frame(pipe: &mut OwnedWriteHalf, message: &[u8]) -> io::Result<()> {
-    let length = u32::try_from(message.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "a frame over 4 GiB"))?;
-    pipe.write_all(&length.to_be_bytes()).await?;
-    pipe.write_all(message).await
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// Sends every frame read from `pipe` out through `outbox`, until either closes.
-async fn pump(
-    pipe: tokio::net::unix::OwnedReadHalf,
-    max_frame: usize,
-    outbox: Weak<dyn StreamOutbox>,
-) {
-    let mut frames = FrameReader::new(pipe, max_frame);
-    while let Ok(Some(message)) = frames.next().await {
-        let Some(outbox) = outbox.upgrade() else {
-            return;
-        };
-        if !outbox.send(Message::from_bytes(&message), When::Now) {
-            return;
+/// What carries a link's messages to its client now.
+#[derive(Clone)]
+pub(crate) enum Carrier {
+    /// The outbox of the stream connection the session is attached to.
+    Stream(Weak<dyn StreamOutbox>),
+    /// The server's UDP socket, to the address the client's datagrams came from.
+    Datagram(Arc<UdpSocket>, SocketAddr),
+}
+
+impl Carrier {
+    fn is_datagram(&self) -> bool {
+        matches!(self, Carrier::Datagram(..))
+    }
+
+    /// Whether a relay made over `self` can go on over `other`: the same stream, or
+    /// datagrams (which need no connection: only their address changes).
+    fn continues(&self, other: &Carrier) -> bool {
+        match (self, other) {
+            (Carrier::Stream(a), Carrier::Stream(b)) => Weak::ptr_eq(a, b),
+            (Carrier::Datagram(..), Carrier::Datagram(..)) => true,
+            _ => false,
         }
     }
 }
 
-/// The server's side of callbacks on one stream connection.
+struct LinkState {
+    carrier: Option<Carrier>,
+    /// Into the callback channel's current relay connection, if it has one.
+    inbox: Option<mpsc::Sender<Vec<u8>>>,
+    /// Counts relays: a relay sends only while it is the current one, so that nothing
+    /// of an old relay goes out on a new connection where its session is not attached.
+    relay: u64,
+}
+
+/// The server's way to call back the objects of one client session.
 pub(crate) struct ReverseLink {
-    outbox: Weak<dyn StreamOutbox>,
+    /// The session whose client it calls back.
+    pub session: u64,
     /// Where objects this server sends in its calls back are exported: its own table.
     pub exports: Arc<ObjectTable>,
-    max_frame: usize,
-    /// The Replies of the client go in here.
-    pipe: tokio::sync::Mutex<Option<OwnedWriteHalf>>,
+    state: Mutex<LinkState>,
+    /// Bumped whenever a carrier is plugged, for a relay waiting for one.
+    plugged: watch::Sender<u64>,
     channel: OnceLock<Channel>,
-    pumps: std::sync::Mutex<Vec<AbortHandle>>,
+}
+
+/// The callback channel's end of a relay: what it receives, and its number.
+pub(crate) struct Relay {
+    pub link: Weak<ReverseLink>,
+    pub number: u64,
+    pub datagram: bool,
+    pub inbox: mpsc::Receiver<Vec<u8>>,
 }
 
 impl ReverseLink {
-    pub fn new(
-        outbox: Weak<dyn StreamOutbox>,
-        exports: Arc<ObjectTable>,
-        max_frame: usize,
-    ) -> Arc<ReverseLink> {
+    pub fn new(exports: Arc<ObjectTable>, session: u64) -> Arc<ReverseLink> {
         Arc::new(ReverseLink {
-            outbox,
+            session,
             exports,
-            max_frame,
-            pipe: tokio::sync::Mutex::new(None),
+            state: Mutex::new(LinkState {
+                carrier: None,
+                inbox: None,
+                relay: 0,
+            }),
+            plugged: watch::Sender::new(0),
             channel: OnceLock::new(),
-            pumps: std::sync::Mutex::new(Vec::new()),
         })
     }
 
-    /// The channel that calls the client's objects over this connection (one per
-    /// connection, connected on its first call).
+    /// The channel that calls the client's objects (one per session).
     pub fn channel(self: &Arc<Self>) -> Channel {
         self.channel
             .get_or_init(|| Channel::reverse(Arc::downgrade(self), self.exports.clone()))
             .clone()
     }
 
-    /// A new stream for the channel: one end of a socket pair whose other end is pumped
-    /// out on the connection, and into which the client's Replies go from now on.
-    pub async fn dial(&self) -> io::Result<UnixStream> {
-        let (ours, theirs) = UnixStream::pair()?;
-        let (read, write) = theirs.into_split();
-        let pump = tokio::spawn(pump(read, self.max_frame, self.outbox.clone()));
-        self.pumps
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(pump.abort_handle());
-        *self.pipe.lock().await = Some(write);
-        Ok(ours)
-    }
-
-    /// Hands a Reply read on the connection to the channel; dropped if the channel is
-    /// not connected (nobody waits for it).
-    pub async fn forward(&self, message: &[u8]) {
-        let mut pipe = self.pipe.lock().await;
-        if let Some(write) = pipe.as_mut()
-            && write_frame(write, message).await.is_err()
+    /// From now on, messages to the client go by `carrier`. A relay over another
+    /// connection is closed: the channel reconnects over this one.
+    pub fn plug(&self, carrier: Carrier) {
         {
-            *pipe = None;
+            let mut state = lock(&self.state);
+            if !state.carrier.as_ref().is_some_and(|c| c.continues(&carrier)) {
+                state.inbox = None;
+                state.relay += 1;
+            }
+            state.carrier = Some(carrier);
         }
+        self.plugged.send_modify(|n| *n += 1);
     }
-}
 
-impl Drop for ReverseLink {
-    fn drop(&mut self) {
-        for pump in self
-            .pumps
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .drain(..)
-        {
-            pump.abort();
-        }
-    }
-}
-
-/// The client's side of callbacks on one connection it opened: this process's callback
-/// table served on a socket pair, started by the first message for it.
-pub(crate) struct CallbackLink {
-    pipe: tokio::sync::Mutex<Option<OwnedWriteHalf>>,
-    tasks: std::sync::Mutex<Vec<AbortHandle>>,
-}
-
-impl CallbackLink {
-    pub fn new() -> CallbackLink {
-        CallbackLink {
-            pipe: tokio::sync::Mutex::new(None),
-            tasks: std::sync::Mutex::new(Vec::new()),
+    /// The connection of `outbox` is gone: if it carried this link, nothing does now
+    /// (the channel's relay closes; its calls wait for the client to come back).
+    pub fn unplug(&self, outbox: &Weak<dyn StreamOutbox>) {
+        let mut state = lock(&self.state);
+        if matches!(&state.carrier, Some(Carrier::Stream(o)) if Weak::ptr_eq(o, outbox)) {
+            state.carrier = None;
+            state.inbox = None;
+            state.relay += 1;
         }
     }
 
-    /// Hands a message from the server (a request, or a control message of its
-    /// session) to the callback table; replies go out through `outbox`.
-    pub async fn forward(&self, message: &[u8], outbox: Weak<dyn StreamOutbox>, max_frame: usize) {
-        let mut pipe = self.pipe.lock().await;
-        if pipe.is_none() {
-            match self.start(outbox, max_frame) {
-                Ok(write) => *pipe = Some(write),
-                Err(e) => {
-                    tracing::warn!("cannot serve callbacks: {e}");
-                    return;
+    /// A new relay for the channel, over the carrier plugged now or, if none is, the
+    /// next one plugged; an error once the link is gone (its session was forgotten).
+    /// The caller bounds the wait (a call's deadline).
+    pub async fn dial(link: &Weak<ReverseLink>) -> io::Result<Relay> {
+        let gone = || {
+            io::Error::new(
+                io::ErrorKind::NotConnected,
+                "the client that sent the reference is gone (its session ended)",
+            )
+        };
+        loop {
+            let mut plugged = {
+                let link_now = link.upgrade().ok_or_else(gone)?;
+                let mut state = lock(&link_now.state);
+                if let Some(carrier) = &state.carrier {
+                    let datagram = carrier.is_datagram();
+                    let (sender, inbox) = mpsc::channel(RELAY_QUEUE);
+                    state.inbox = Some(sender);
+                    state.relay += 1;
+                    return Ok(Relay {
+                        link: link.clone(),
+                        number: state.relay,
+                        datagram,
+                        inbox,
+                    });
                 }
+                link_now.plugged.subscribe()
+            };
+            // Ends with an error when the link is dropped.
+            plugged.changed().await.map_err(|_| gone())?;
+        }
+    }
+
+    /// The address the link's datagrams go to now, if they are datagrams.
+    fn datagram_peer(&self) -> Option<SocketAddr> {
+        match &lock(&self.state).carrier {
+            Some(Carrier::Datagram(_, peer)) => Some(*peer),
+            _ => None,
+        }
+    }
+
+    /// The carrier of relay `number`, if it is still the current relay.
+    fn carrier_of(&self, number: u64) -> Option<Carrier> {
+        let state = lock(&self.state);
+        (state.relay == number).then(|| state.carrier.clone()).flatten()
+    }
+
+    /// Sends a message of relay `number` to the client; false if that relay is over.
+    pub async fn send(&self, number: u64, message: Message) -> bool {
+        match self.carrier_of(number) {
+            Some(Carrier::Stream(outbox)) => {
+                outbox.upgrade().is_some_and(|o| o.send(message, When::Now))
+            }
+            // A datagram the network loses or the socket refuses is sent again.
+            Some(Carrier::Datagram(socket, peer)) => {
+                let _ = socket.send_to(message.datagram(), peer).await;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// [`send`](Self::send) without waiting (from a `Drop`).
+    pub fn send_now(&self, number: u64, message: Message) -> bool {
+        match self.carrier_of(number) {
+            Some(Carrier::Stream(outbox)) => {
+                outbox.upgrade().is_some_and(|o| o.send(message, When::Now))
+            }
+            Some(Carrier::Datagram(socket, peer)) => {
+                socket.try_send_to(message.datagram(), peer).is_ok()
+            }
+            None => false,
+        }
+    }
+
+    /// Hands a Reply from the client to the channel's relay; dropped if there is none
+    /// (nobody waits for it).
+    pub async fn forward(&self, message: Vec<u8>) {
+        let (inbox, datagram) = {
+            let state = lock(&self.state);
+            let datagram = state.carrier.as_ref().is_some_and(Carrier::is_datagram);
+            (state.inbox.clone(), datagram)
+        };
+        let Some(inbox) = inbox else {
+            return;
+        };
+        if datagram {
+            let _ = inbox.try_send(message);
+        } else {
+            let _ = inbox.send(message).await;
+        }
+    }
+}
+
+/// The callback link plugged into one stream connection: the link of the session last
+/// attached (or sending a reference) on it. A connection carries the callbacks of one
+/// session at a time; a client's channel uses one session per connection.
+pub(crate) struct StreamWay {
+    outbox: Weak<dyn StreamOutbox>,
+    plugged: Mutex<Option<Arc<ReverseLink>>>,
+}
+
+impl StreamWay {
+    pub fn new(outbox: Weak<dyn StreamOutbox>) -> Arc<StreamWay> {
+        Arc::new(StreamWay {
+            outbox,
+            plugged: Mutex::new(None),
+        })
+    }
+
+    /// Carries `link`'s messages on this connection from now on.
+    pub fn plug(&self, link: &Arc<ReverseLink>) {
+        let before = {
+            let mut plugged = lock(&self.plugged);
+            if plugged.as_ref().is_some_and(|l| Arc::ptr_eq(l, link)) {
+                return;
+            }
+            plugged.replace(link.clone())
+        };
+        if let Some(before) = before {
+            before.unplug(&self.outbox);
+        }
+        link.plug(Carrier::Stream(self.outbox.clone()));
+    }
+
+    /// Hands a Reply read on the connection to the plugged link; the session of that
+    /// link (whose client is thus alive).
+    pub async fn forward(&self, message: Vec<u8>) -> Option<u64> {
+        let link = lock(&self.plugged).clone()?;
+        link.forward(message).await;
+        Some(link.session)
+    }
+
+    /// The connection is done.
+    pub fn close(&self) {
+        if let Some(link) = lock(&self.plugged).take() {
+            link.unplug(&self.outbox);
+        }
+    }
+}
+
+/// Which callback links the Replies from each datagram peer address go to, bounded by
+/// the server's session count (a link belongs to a session).
+pub(crate) struct DatagramWays {
+    by_peer: Mutex<HashMap<SocketAddr, Vec<Weak<ReverseLink>>>>,
+    max_peers: usize,
+}
+
+impl DatagramWays {
+    pub fn new(max_peers: usize) -> DatagramWays {
+        DatagramWays {
+            by_peer: Mutex::new(HashMap::new()),
+            max_peers: max_peers.max(1),
+        }
+    }
+
+    /// Carries `link`'s messages through `socket` to `peer` from now on.
+    pub fn plug(&self, link: &Arc<ReverseLink>, socket: &Arc<UdpSocket>, peer: SocketAddr) {
+        let weak = Arc::downgrade(link);
+        let mut by_peer = lock(&self.by_peer);
+        // The link leaves the address it was reached at before.
+        if let Some(before) = link.datagram_peer().filter(|&before| before != peer)
+            && let Some(links) = by_peer.get_mut(&before)
+        {
+            links.retain(|l| !Weak::ptr_eq(l, &weak));
+            if links.is_empty() {
+                by_peer.remove(&before);
             }
         }
-        if let Some(write) = pipe.as_mut()
-            && write_frame(write, message).await.is_err()
-        {
-            *pipe = None;
+        if by_peer.len() >= self.max_peers && !by_peer.contains_key(&peer) {
+            by_peer.retain(|_, links| {
+                links.retain(|l| l.strong_count() > 0);
+                !links.is_empty()
+            });
+            if by_peer.len() >= self.max_peers {
+                tracing::debug!(%peer, "too many datagram peers with callbacks");
+                return;
+            }
         }
+        let links = by_peer.entry(peer).or_default();
+        if !links.iter().any(|l| Weak::ptr_eq(l, &weak)) {
+            links.retain(|l| l.strong_count() > 0);
+            if links.len() >= LINKS_PER_PEER {
+                links.remove(0);
+            }
+            links.push(weak);
+        }
+        drop(by_peer);
+        link.plug(Carrier::Datagram(socket.clone(), peer));
     }
 
-    fn start(
-        &self,
-        outbox: Weak<dyn StreamOutbox>,
-        max_frame: usize,
-    ) -> io::Result<OwnedWriteHalf> {
-        let (ours, theirs) = UnixStream::pair()?;
-        let serving = super::callbacks::serve(theirs);
-        let (read, write) = ours.into_split();
-        let pump = tokio::spawn(pump(read, max_frame, outbox));
-        let mut tasks = self
-            .tasks
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        tasks.extend([serving, pump.abort_handle()]);
-        Ok(write)
-    }
-}
-
-impl Drop for CallbackLink {
-    fn drop(&mut self) {
-        for task in self
-            .tasks
-            .get_mut()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .drain(..)
-        {
-            task.abort();
+    /// Hands a Reply from `peer` to its links; the sessions of those links.
+    pub async fn forward(&self, peer: SocketAddr, message: &[u8]) -> Vec<u64> {
+        let links: Vec<Arc<ReverseLink>> = match lock(&self.by_peer).get(&peer) {
+            Some(links) => links.iter().filter_map(Weak::upgrade).collect(),
+            None => return Vec::new(),
+        };
+        let mut sessions = Vec::with_capacity(links.len());
+        for link in links {
+            link.forward(message.to_vec()).await;
+            sessions.push(link.session);
         }
+        sessions
     }
 }

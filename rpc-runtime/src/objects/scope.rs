@@ -12,9 +12,14 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use super::reverse::ReverseLink;
+use std::net::SocketAddr;
+
+use tokio::net::UdpSocket;
+
+use super::reverse::StreamWay;
 use super::table::{ExportError, LocalObject, ObjectTable};
 use crate::client::Channel;
+use crate::server::Shared;
 use crate::wire::EncodeError;
 
 /// How to reach the sender of a message being decoded.
@@ -22,11 +27,48 @@ use crate::wire::EncodeError;
 pub(crate) enum Arrival {
     /// A reply: the server behind this channel.
     Channel(Channel),
-    /// A request on a stream connection: its client, over that connection.
-    Link(Arc<ReverseLink>),
-    /// A request from a datagram peer, or a local call: references to the sender's own
-    /// objects cannot be called back (for this reason); the receiver's own table.
+    /// A request: its client, over the way the request came.
+    Client(ClientWay),
+    /// A local call: references to the sender's own objects cannot be called back (for
+    /// this reason); the receiver's own table.
     Unreachable(&'static str, Arc<ObjectTable>),
+}
+
+/// How a server reaches the client of a request it is decoding.
+#[derive(Clone)]
+pub(crate) struct ClientWay {
+    pub shared: Arc<Shared>,
+    /// The session the request proved; 0 outside a session.
+    pub session: u64,
+    pub way: Way,
+}
+
+/// What a request came over.
+#[derive(Clone)]
+pub(crate) enum Way {
+    /// A stream connection.
+    Stream(Arc<StreamWay>),
+    /// A datagram, from this address to this socket.
+    Datagram(Arc<UdpSocket>, SocketAddr),
+}
+
+impl ClientWay {
+    /// The session's callback channel, which from now on goes the way this request
+    /// came (the client's latest connection or address).
+    fn channel(&self) -> Result<Channel, &'static str> {
+        if self.session == 0 {
+            return Err("the client called outside a session: its objects cannot be called back");
+        }
+        let link = self
+            .shared
+            .callback_link(self.session)
+            .ok_or("the client's session has ended")?;
+        match &self.way {
+            Way::Stream(way) => way.plug(&link),
+            Way::Datagram(socket, peer) => self.shared.datagram_ways().plug(&link, socket, *peer),
+        }
+        Ok(link.channel())
+    }
 }
 
 impl Arrival {
@@ -34,7 +76,7 @@ impl Arrival {
     pub fn home(&self) -> &Arc<ObjectTable> {
         match self {
             Arrival::Channel(channel) => channel.exports(),
-            Arrival::Link(link) => &link.exports,
+            Arrival::Client(client) => client.shared.objects(),
             Arrival::Unreachable(_, home) => home,
         }
     }
@@ -43,7 +85,7 @@ impl Arrival {
     pub fn channel(&self) -> Result<Channel, &'static str> {
         match self {
             Arrival::Channel(channel) => Ok(channel.clone()),
-            Arrival::Link(link) => Ok(link.channel()),
+            Arrival::Client(client) => client.channel(),
             Arrival::Unreachable(why, _) => Err(why),
         }
     }

@@ -20,7 +20,8 @@ use super::Shared;
 use super::context::Peer;
 use super::dispatch::{Exchange, accept};
 use super::handshake::{Origin, authenticate};
-use crate::objects::reverse::{self, ReverseLink};
+use crate::objects::reverse::{self, StreamWay};
+use crate::objects::scope::Way;
 use crate::outbox::{Outbox, When, WriteHalf};
 use crate::wire::FrameReader;
 use crate::wire::received::Received;
@@ -51,14 +52,11 @@ pub(crate) async fn serve<R, W>(
         tokio::spawn(async move { outbox.run().await })
     };
     // Callbacks to this connection's client go out through the same outbox.
-    let link = {
+    let stream_way = {
         let outbox: Arc<dyn crate::outbox::StreamOutbox> = outbox.clone();
-        ReverseLink::new(
-            Arc::downgrade(&outbox),
-            shared.objects().clone(),
-            limits.max_frame,
-        )
+        StreamWay::new(Arc::downgrade(&outbox))
     };
+    let way = Way::Stream(stream_way.clone());
     let mut running = JoinSet::new();
     let mut frames =
         FrameReader::new(read, limits.max_frame).with_budget(shared.read_budget.clone());
@@ -141,7 +139,9 @@ pub(crate) async fn serve<R, W>(
         };
         // A reply on a connection the client opened answers a call back to it.
         if reverse::is_reply(&message) {
-            link.forward(&message).await;
+            if let Some(session) = stream_way.forward(message).await {
+                shared.sessions.heard(session, Instant::now());
+            }
             continue;
         }
         let message = Received::new(message);
@@ -153,7 +153,7 @@ pub(crate) async fn serve<R, W>(
                     origin: &mut origin,
                     running: &mut running,
                     when,
-                    link: Some(&link),
+                    way: &way,
                 };
                 accept(checked, message.shared(), &mut exchange).await
             }
@@ -169,6 +169,8 @@ pub(crate) async fn serve<R, W>(
         }
     }
     outbox.flush();
+    // Callbacks wait for the client's next connection.
+    stream_way.close();
     // The client is gone from these sessions (until it attaches them again elsewhere):
     // gentle reincarnation can no longer find it through this connection.
     if let Origin::Stream { attached, .. } = &origin {

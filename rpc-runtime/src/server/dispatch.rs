@@ -33,7 +33,7 @@ use super::service::{Handler, Service};
 use super::session::Verdict;
 use super::{Invocation, Shared};
 use crate::metadata::Metadata;
-use crate::objects::scope::{Arrival, arriving};
+use crate::objects::scope::{Arrival, ClientWay, Way, arriving};
 use crate::outbox::When;
 use crate::spec::{MethodSpec, Semantics};
 use crate::trace;
@@ -52,8 +52,8 @@ pub(crate) struct Exchange<'a, S> {
     pub running: &'a mut JoinSet<()>,
     /// When replies are written.
     pub when: When,
-    /// The way to call the client back over this connection (streams only).
-    pub link: Option<&'a Arc<crate::objects::reverse::ReverseLink>>,
+    /// What the message came over: the way to call its client back.
+    pub way: &'a Way,
 }
 
 /// Why a request does not run, and what its client is told.
@@ -119,13 +119,11 @@ pub(crate) async fn accept<S: ReplySink + Clone>(
             (RequestContext::default(), payload)
         };
         let (service, method) = resolve(&header, shared)?;
-        let arrival = match exchange.link {
-            Some(link) => Arrival::Link(link.clone()),
-            None => Arrival::Unreachable(
-                "a datagram client's objects cannot be called back: use a stream transport",
-                shared.objects.clone(),
-            ),
-        };
+        let arrival = Arrival::Client(ClientWay {
+            shared: shared.clone(),
+            session: if in_session { header.session } else { 0 },
+            way: exchange.way.clone(),
+        });
         let handler = arriving(arrival, || {
             sharing(frame, || service.call(header.method, args))
         })

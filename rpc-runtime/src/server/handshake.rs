@@ -155,6 +155,13 @@ pub(crate) fn attach<S: ReplySink>(
         shared.sessions.attached(header.session);
         Status::Ok
     };
+    // The server's calls back to this client come over its new connection now.
+    if status == Status::Ok
+        && let crate::objects::scope::Way::Stream(way) = exchange.way
+        && let Some(link) = shared.sessions.existing_callback_link(header.session)
+    {
+        way.plug(&link);
+    }
     let payload = match status {
         Status::BadSession => shared.session_unknown(header.session),
         _ => Payload::empty(),

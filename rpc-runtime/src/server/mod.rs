@@ -24,6 +24,7 @@ mod service;
 mod session;
 
 pub(crate) use connection::serve as serve_stream;
+pub(crate) use datagram::serve_relayed;
 pub(crate) use context::inherited;
 pub use context::{CallContext, Peer, context, invocation};
 pub use limits::Limits;
@@ -132,12 +133,30 @@ pub(crate) struct Shared {
     running: Arc<running::Running>,
     /// The objects this server exports (references it sent), with their leases.
     objects: Arc<crate::objects::table::ObjectTable>,
+    /// Where the Replies to callbacks from each datagram peer go.
+    datagram_ways: crate::objects::reverse::DatagramWays,
 }
 
 impl Shared {
     /// The objects this server exports.
     pub(crate) fn objects(&self) -> &Arc<crate::objects::table::ObjectTable> {
         &self.objects
+    }
+
+    /// Where the Replies to callbacks from each datagram peer go.
+    pub(crate) fn datagram_ways(&self) -> &crate::objects::reverse::DatagramWays {
+        &self.datagram_ways
+    }
+
+    /// The link that calls back the objects of session `session`'s client, made on
+    /// first use; None if the session is not held.
+    pub(crate) fn callback_link(
+        &self,
+        session: u64,
+    ) -> Option<Arc<crate::objects::reverse::ReverseLink>> {
+        self.sessions.callback_link(session, || {
+            crate::objects::reverse::ReverseLink::new(self.objects.clone(), session)
+        })
     }
 
     /// Session `session` announced `client`'s identity and epoch: when the epoch is new,
@@ -382,6 +401,9 @@ impl Server {
             )),
             counters: Counters::default(),
             running: Arc::default(),
+            datagram_ways: crate::objects::reverse::DatagramWays::new(
+                self.config.limits.max_sessions,
+            ),
             config: self.config,
         })
     }

@@ -30,6 +30,7 @@ use slot::Slot;
 use window::ReplayWindow;
 
 use super::limits::Limits;
+use crate::objects::reverse::ReverseLink;
 use super::reply_sink::ReplySink;
 use super::running::Owner;
 use crate::id::random_u64;
@@ -81,6 +82,9 @@ struct Session {
     streams: u32,
     /// The client's identity key and epoch, if it announced them.
     client: Option<(u64, u64)>,
+    /// How this server calls back the objects the client sent, once it has sent one:
+    /// it lives as long as the session.
+    callbacks: Option<Arc<ReverseLink>>,
 }
 
 impl Session {
@@ -177,6 +181,7 @@ impl Sessions {
             stream,
             streams: u32::from(stream),
             client: None,
+            callbacks: None,
         };
         table.stats.bytes += session.cost();
         table.stats.opened += 1;
@@ -295,6 +300,23 @@ impl Sessions {
         if let Some(session) = self.table().map.get_mut(&id) {
             session.streams += 1;
         }
+    }
+
+    /// The callback link of session `id`, made by `make` on first use; None if the
+    /// session is not held.
+    pub fn callback_link(
+        &self,
+        id: u64,
+        make: impl FnOnce() -> Arc<ReverseLink>,
+    ) -> Option<Arc<ReverseLink>> {
+        let mut table = self.table();
+        let session = table.map.get_mut(&id)?;
+        Some(session.callbacks.get_or_insert_with(make).clone())
+    }
+
+    /// The callback link of session `id`, if it has one.
+    pub fn existing_callback_link(&self, id: u64) -> Option<Arc<ReverseLink>> {
+        self.table().map.get(&id)?.callbacks.clone()
     }
 
     /// A stream connection that had `ids` attached is gone.
