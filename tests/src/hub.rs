@@ -84,6 +84,20 @@ impl Hub for HubService {
         self.kept.lock().unwrap_or_else(|e| e.into_inner()).clear();
     }
 
+    async fn broadcast(&self, count: u32) -> u32 {
+        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut acknowledged = 0;
+        for listener in &kept {
+            for seq in 0..u64::from(count) {
+                match listener.notify(seq, "news").await {
+                    Ok(back) if back == seq => acknowledged += 1,
+                    _ => break,
+                }
+            }
+        }
+        acknowledged
+    }
+
     async fn relay(&self, listener: ListenerRef, depth: u32) -> u32 {
         listener.step(depth).await.map_or(0, |d| d + 1)
     }

@@ -116,6 +116,9 @@ pub(super) struct Call<'c> {
     target: Option<(Channel, u64)>,
     invocation: Option<Invocation>,
     history: History,
+    /// The objects the request's arguments exported, with their ids and tokens: every
+    /// copy of the request carries the same.
+    exported: crate::objects::scope::Exported,
 }
 
 impl<'c> Call<'c> {
@@ -137,6 +140,7 @@ impl<'c> Call<'c> {
             target: None,
             invocation: None,
             history: History::default(),
+            exported: Vec::new(),
         }
     }
 
@@ -242,9 +246,14 @@ impl<'c> Call<'c> {
         };
         let reply = conn.register(id.1, id.2);
         let header = self.client.header(self.method, id, binding);
-        let message =
-            self.client
-                .request(self.method, request, header, context, &channel, &conn)?;
+        let message = self.client.request(
+            self.method,
+            request,
+            header,
+            context,
+            (&channel, &conn),
+            &mut self.exported,
+        )?;
         if !conn.send(message).await {
             return Ok(Attempt::Lost(
                 "the connection closed before the request was sent".into(),

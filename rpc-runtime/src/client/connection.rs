@@ -71,9 +71,12 @@ pub(crate) struct Connection {
     tasks: Mutex<Vec<AbortHandle>>,
     /// Serves the server's calls back to this process's objects.
     callbacks: CallbackLink,
-    /// Run when a connection that carried callbacks fails: the channel reconnects at
+    /// Whether a request on it carried an object of this process, which the server
+    /// may call back.
+    sent_objects: AtomicBool,
+    /// Run when the connection fails: the channel reconnects at
     /// once rather than at its next call, so that the server can go on calling back.
-    on_lost_callbacks: Mutex<Option<Box<dyn Fn() + Send + Sync>>>,
+    on_lost_callbacks: Mutex<Option<Box<dyn Fn(bool) + Send + Sync>>>,
     max_frame: usize,
 }
 
@@ -94,6 +97,7 @@ impl Connection {
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
             callbacks: CallbackLink::new(),
+            sent_objects: AtomicBool::new(false),
             on_lost_callbacks: Mutex::new(None),
             max_frame,
         })
@@ -346,8 +350,14 @@ impl Connection {
         )
     }
 
-    /// Sets what to do when this connection fails after it carried callbacks.
-    pub fn on_lost_callbacks(&self, hook: impl Fn() + Send + Sync + 'static) {
+    /// A request on this connection carried objects of this process.
+    pub fn sent_objects(&self) {
+        self.sent_objects.store(true, Ordering::Relaxed);
+    }
+
+    /// Sets what to do when this connection fails: `hook` is told whether it carried
+    /// callbacks, or objects the server may call back.
+    pub fn on_lost(&self, hook: impl Fn(bool) + Send + Sync + 'static) {
         *self
             .on_lost_callbacks
             .lock()
@@ -402,14 +412,15 @@ impl Connection {
     /// Marks the connection failed and tells every waiting caller why.
     pub fn close(&self, why: &str) {
         let first = !self.closed.swap(true, Ordering::AcqRel);
-        if first && self.callbacks.started() {
+        if first {
+            let carried = self.callbacks.started() || self.sent_objects.load(Ordering::Relaxed);
             let hook = self
                 .on_lost_callbacks
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
             if let Some(hook) = hook {
-                hook();
+                hook(carried);
             }
         }
         if let Sender::Stream(outbox) = &self.sender {

@@ -171,6 +171,9 @@ struct ChannelInner {
     /// Held while connecting, so that a broken connection is replaced once, not once per
     /// waiting caller.
     connecting: tokio::sync::Mutex<()>,
+    /// Whether a connection of it carried callbacks, or objects the server may call
+    /// back: it must then stay connected while this process has objects to call.
+    called_back: std::sync::atomic::AtomicBool,
 }
 
 /// How a channel's connections are made.
@@ -282,6 +285,7 @@ impl Channel {
                 config,
                 connection: RwLock::new(None),
                 connecting: tokio::sync::Mutex::new(()),
+                called_back: std::sync::atomic::AtomicBool::new(false),
             }),
         }
     }
@@ -378,7 +382,7 @@ impl Channel {
         conn.set_session(session);
         if matches!(self.inner.route, Route::Address) {
             let channel = Arc::downgrade(&self.inner);
-            conn.on_lost_callbacks(move || keep_reachable(channel.clone()));
+            conn.on_lost(move |carried| keep_reachable(channel.clone(), carried));
         }
         *self
             .inner
@@ -751,7 +755,14 @@ impl Client {
         };
         let mut header = self.header(method, id, binding);
         header.flags |= FLAG_ONEWAY;
-        let message = self.request(method, arguments, header, context, &channel, &conn)?;
+        let message = self.request(
+            method,
+            arguments,
+            header,
+            context,
+            (&channel, &conn),
+            &mut Vec::new(),
+        )?;
         if conn.send(message).await {
             Ok(())
         } else {
@@ -768,25 +779,31 @@ impl Client {
         Header::request(id, binding, self.object, method.id, method.fingerprint)
     }
 
-    /// The request message of `method` under `header`, with call context `context`;
-    /// refused when too large for `conn`.
+    /// The request message of `method` under `header`, with call context `context`, to
+    /// go over `channel`'s connection `conn`; refused when too large for `conn`. The
+    /// objects its arguments carry keep the ids and tokens `exported` gave them in
+    /// earlier copies.
     fn request<A: Arguments + ?Sized, E>(
         &self,
         method: &'static MethodSpec,
         arguments: &A,
         mut header: Header,
         context: ContextOut<'_>,
-        channel: &Channel,
-        conn: &Connection,
+        (channel, conn): (&Channel, &Connection),
+        exported: &mut crate::objects::scope::Exported,
     ) -> Result<wire::Message, CallError<E>> {
-        let payload =
-            crate::objects::scope::exporting(channel.exports(), || arguments.payload(&context))
-                .map_err(|e| {
-                    CallError::Protocol(format!(
-                        "cannot encode the arguments of `{}`: {e}",
-                        method.name
-                    ))
-                })?;
+        let payload = crate::objects::scope::exporting_again(channel.exports(), exported, || {
+            arguments.payload(&context)
+        })
+        .map_err(|e| {
+            CallError::Protocol(format!(
+                "cannot encode the arguments of `{}`: {e}",
+                method.name
+            ))
+        })?;
+        if !exported.is_empty() {
+            conn.sent_objects();
+        }
         header.flags |= wire::FLAG_CONTEXT;
         let message = payload.seal(&header);
         let max_frame = self.config().max_frame;
@@ -863,13 +880,24 @@ async fn open_connection(
     })
 }
 
-/// Reconnects the channel of `inner`, whose connection carried callbacks, in the
-/// background with growing pauses, until it is connected, dropped, or this process has
-/// no object left to call back.
-fn keep_reachable(inner: std::sync::Weak<ChannelInner>) {
-    if tokio::runtime::Handle::try_current().is_err() {
+/// Reconnects the channel of `inner`, whose connection was lost, in the background with
+/// growing pauses, if a connection of it ever carried callbacks (`carried`: this one
+/// did), until it is connected, dropped, or this process has no object left to call
+/// back.
+fn keep_reachable(inner: std::sync::Weak<ChannelInner>, carried: bool) {
+    use std::sync::atomic::Ordering;
+    let Some(channel) = inner.upgrade() else {
+        return;
+    };
+    if carried {
+        channel.called_back.store(true, Ordering::Relaxed);
+    }
+    if !channel.called_back.load(Ordering::Relaxed)
+        || tokio::runtime::Handle::try_current().is_err()
+    {
         return;
     }
+    drop(channel);
     tokio::spawn(async move {
         let mut pause = Duration::from_millis(20);
         loop {
@@ -897,7 +925,11 @@ async fn reverse_connection(
     config: &ChannelConfig,
 ) -> std::io::Result<Arc<Connection>> {
     let relay = crate::objects::reverse::ReverseLink::dial(link).await?;
-    Ok(Connection::start_relay(relay, config.slots, config.max_frame))
+    Ok(Connection::start_relay(
+        relay,
+        config.slots,
+        config.max_frame,
+    ))
 }
 
 /// A UDP socket connected to `address`, bound to the unspecified address of its family.

@@ -158,11 +158,11 @@ impl Leaser {
                 } else {
                     Vec::new()
                 };
-                (
-                    std::mem::take(&mut state.fresh),
-                    std::mem::take(&mut state.released),
-                    all,
-                )
+                // A reference released and received again since the last round is
+                // held: its clean would go after the new copy's dirty, and free it.
+                let mut released = std::mem::take(&mut state.released);
+                released.retain(|id| !state.held.contains_key(id));
+                (std::mem::take(&mut state.fresh), released, all)
             };
             let mut failed = false;
             // A new reference's copy waits two leases at its owner: a lease of

@@ -134,7 +134,11 @@ impl ReverseLink {
     pub fn plug(&self, carrier: Carrier) {
         {
             let mut state = lock(&self.state);
-            if !state.carrier.as_ref().is_some_and(|c| c.continues(&carrier)) {
+            if !state
+                .carrier
+                .as_ref()
+                .is_some_and(|c| c.continues(&carrier))
+            {
                 state.inbox = None;
                 state.relay += 1;
             }
@@ -198,7 +202,9 @@ impl ReverseLink {
     /// The carrier of relay `number`, if it is still the current relay.
     fn carrier_of(&self, number: u64) -> Option<Carrier> {
         let state = lock(&self.state);
-        (state.relay == number).then(|| state.carrier.clone()).flatten()
+        (state.relay == number)
+            .then(|| state.carrier.clone())
+            .flatten()
     }
 
     /// Sends a message of relay `number` to the client; false if that relay is over.

@@ -91,12 +91,16 @@ impl Arrival {
     }
 }
 
+/// What the copies of one message exported: each object with its id and its copy's
+/// transit token.
+pub(crate) type Exported = Vec<(Arc<LocalObject>, u64, u64)>;
+
 /// The table of the message being encoded, and what it exported so far: the encoder
-/// may run twice over one message (once to measure it), and both runs must write the
-/// same id and token.
+/// may run twice over one message (once to measure it), and a call may send its
+/// request again; every copy must write the same ids and tokens.
 struct Exporting {
     table: Arc<ObjectTable>,
-    done: Vec<(Arc<LocalObject>, u64, u64)>,
+    done: Exported,
     /// Why an export failed: serde's error (postcard's) would lose the words.
     failed: Option<String>,
 }
@@ -112,15 +116,31 @@ pub(crate) fn exporting<T>(
     table: &Arc<ObjectTable>,
     f: impl FnOnce() -> Result<T, EncodeError>,
 ) -> Result<T, EncodeError> {
+    exporting_again(table, &mut Vec::new(), f)
+}
+
+/// [`exporting`], for a copy of a message whose earlier copies exported `done`: their
+/// objects keep their ids and tokens, so that a request sent again carries the same
+/// arguments as its first copy (the server takes it for a duplicate, not for another
+/// request with the same invocation id).
+pub(crate) fn exporting_again<T>(
+    table: &Arc<ObjectTable>,
+    done: &mut Exported,
+    f: impl FnOnce() -> Result<T, EncodeError>,
+) -> Result<T, EncodeError> {
     let scope = Exporting {
         table: table.clone(),
-        done: Vec::new(),
+        done: std::mem::take(done),
         failed: None,
     };
     let before = EXPORTS.with(|e| e.replace(Some(scope)));
     let result = f();
     let ours = EXPORTS.with(|e| std::mem::replace(&mut *e.borrow_mut(), before));
-    match ours.and_then(|scope| scope.failed) {
+    let failed = ours.and_then(|scope| {
+        *done = scope.done;
+        scope.failed
+    });
+    match failed {
         Some(why) => Err(EncodeError::new(why)),
         None => result,
     }

@@ -24,9 +24,9 @@ mod service;
 mod session;
 
 pub(crate) use connection::serve as serve_stream;
-pub(crate) use datagram::serve_relayed;
 pub(crate) use context::inherited;
 pub use context::{CallContext, Peer, context, invocation};
+pub(crate) use datagram::serve_relayed;
 pub use limits::Limits;
 pub use mailbox::{DEFAULT_MAILBOX_CAPACITY, Mailbox, Request, Requests, mailbox};
 pub use running::KillReason;

@@ -90,17 +90,23 @@ pub fn memory() -> (u64, u64) {
 /// A server of the remote object tests' hub (`idl/objects.idl`) on a loopback TCP port,
 /// with object bounds `limits`.
 pub async fn hub_server(limits: rpc_runtime::Limits) -> ServerHandle {
+    hub_server_on(limits, Transport::Tcp).await
+}
+
+/// [`hub_server`] over `transport` (TCP or UDP).
+pub async fn hub_server_on(limits: rpc_runtime::Limits, transport: Transport) -> ServerHandle {
     let config = ServerConfig {
         limits,
         ..ServerConfig::default()
     };
-    Server::with_config(config)
-        .add_service(tests::objects::HubServer::new(
-            tests::hub::HubService::default(),
-        ))
-        .bind("127.0.0.1:0")
-        .await
-        .expect("bind")
+    let server = Server::with_config(config).add_service(tests::objects::HubServer::new(
+        tests::hub::HubService::default(),
+    ));
+    match transport {
+        Transport::Udp => server.bind_udp("127.0.0.1:0").await,
+        _ => server.bind("127.0.0.1:0").await,
+    }
+    .expect("bind")
 }
 
 /// Waits up to `within` for `done`, checking every 20 ms; whether it came.

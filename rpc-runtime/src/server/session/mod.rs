@@ -30,10 +30,10 @@ use slot::Slot;
 use window::ReplayWindow;
 
 use super::limits::Limits;
-use crate::objects::reverse::ReverseLink;
 use super::reply_sink::ReplySink;
 use super::running::Owner;
 use crate::id::random_u64;
+use crate::objects::reverse::ReverseLink;
 use crate::wire::ONEWAY_SLOT;
 use crate::wire::tag::Secret;
 
