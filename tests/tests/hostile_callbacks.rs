@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use rpc_runtime::wire::handshake::{MIN_OPEN_DATAGRAM, OpenRequest, Opened};
 use rpc_runtime::wire::{HANDSHAKE_SLOT, Header, Kind, Message, Payload, Status, decode};
-use rpc_runtime::{Channel, Limits, ObjectRef, Transport};
+use rpc_runtime::{Channel, ChannelConfig, Limits, ObjectRef, RetryPolicy, Transport};
 use support::{hub_server_on, memory};
 use tests::hub::CountingListener;
 use tests::objects::{HubClient, Listener, hub_interface, listener_interface};
@@ -48,7 +48,7 @@ fn false_replies(first: u64, count: u64) -> Vec<Message> {
         .collect()
 }
 
-/// The honest side of each test: a client whose listener the hub calls back 200 times
+/// The honest side of each test: a client whose listener the hub calls back 50 times
 /// per round, until `rounds` rounds are done; the notifications acknowledged.
 async fn honest_rounds(hub: HubClient, rounds: u32) -> u32 {
     let listener = Arc::new(CountingListener::new(None));
@@ -56,7 +56,7 @@ async fn honest_rounds(hub: HubClient, rounds: u32) -> u32 {
     let mut acknowledged = 0;
     for _ in 0..rounds {
         listener.last.store(0, Ordering::Relaxed);
-        acknowledged += hub.subscribe(&reference, 200).await.unwrap();
+        acknowledged += hub.subscribe(&reference, 50).await.unwrap();
     }
     assert_eq!(listener.out_of_order.load(Ordering::Relaxed), 0);
     acknowledged
@@ -90,7 +90,7 @@ async fn a_client_flooding_replies_on_its_connection_costs_the_server_nothing() 
     assert!(kept, "the hub answered keep");
     let honest = {
         let hub = HubClient::new(Channel::connect(&address).await.unwrap());
-        tokio::spawn(honest_rounds(hub, 5))
+        tokio::spawn(honest_rounds(hub, 20))
     };
     let (before, _) = memory();
     // Read what the server sends meanwhile (its lease calls), so that it never waits.
@@ -110,6 +110,7 @@ async fn a_client_flooding_replies_on_its_connection_costs_the_server_nothing() 
             .expect("the server keeps reading");
     }
     let (after, _) = memory();
+    eprintln!("growth: {} KiB", after.saturating_sub(before) >> 10);
     assert_eq!(
         honest.await.unwrap(),
         1_000,
@@ -165,8 +166,18 @@ async fn a_datagram_peer_flooding_replies_costs_the_server_nothing() {
     }
     assert!(kept, "the hub answered keep");
     let honest = {
-        let hub = HubClient::new(Channel::connect_udp(&address).await.unwrap());
-        tokio::spawn(honest_rounds(hub, 5))
+        // The flood fills the server's socket buffer, and the kernel drops honest
+        // datagrams with the rest: the honest client needs more patience than usual.
+        let config = ChannelConfig {
+            transport: Transport::Udp,
+            retry: RetryPolicy {
+                max_attempts: 40,
+                ..RetryPolicy::default()
+            },
+            ..ChannelConfig::default()
+        };
+        let hub = HubClient::new(Channel::connect_with(&address, config).await.unwrap());
+        tokio::spawn(honest_rounds(hub, 20))
     };
     let (before, _) = memory();
     let mut sent = 0u64;
@@ -179,6 +190,7 @@ async fn a_datagram_peer_flooding_replies_costs_the_server_nothing() {
         }
     }
     let (after, _) = memory();
+    eprintln!("growth: {} KiB", after.saturating_sub(before) >> 10);
     assert_eq!(
         honest.await.unwrap(),
         1_000,
@@ -228,7 +240,7 @@ async fn flooding_server(opens: u64, calls: u64) -> (String, Arc<AtomicU64>) {
                     let message = Payload::encode(&opened).unwrap().seal(&reply);
                     write.lock().await.write_all(message.frame()).await.unwrap();
                 }
-                Some(Kind::Request) if header.method == hub_interface::methods::KEEP.id => {
+                Some(Kind::Request) if header.method() == hub_interface::methods::KEEP.id => {
                     let (_, arguments) =
                         rpc_runtime::wire::context::RequestContext::split(payload).unwrap();
                     let refs: Vec<ObjectRef> = decode(arguments, "listeners").unwrap();
@@ -304,6 +316,7 @@ async fn a_server_flooding_the_callback_table_leaves_the_client_bounded_and_work
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let (after, _) = memory();
+    eprintln!("growth: {} KiB", after.saturating_sub(before) >> 10);
     assert_eq!(
         answers.load(Ordering::Relaxed),
         all,
@@ -326,5 +339,5 @@ async fn a_server_flooding_the_callback_table_leaves_the_client_bounded_and_work
             .await
             .unwrap(),
     );
-    assert_eq!(honest_rounds(hub, 1).await, 200);
+    assert_eq!(honest_rounds(hub, 4).await, 200);
 }
