@@ -29,6 +29,10 @@ fn is_current(message: &[u8]) -> bool {
     message.first() == Some(&crate::wire::VERSION)
 }
 
+/// What a channel does when its connection fails, told whether that connection carried
+/// callbacks (or objects the server may call back).
+type OnLost = Box<dyn Fn(bool) + Send + Sync>;
+
 /// A received reply: its header and the message it came in.
 #[derive(Debug)]
 pub(crate) struct Incoming {
@@ -76,7 +80,7 @@ pub(crate) struct Connection {
     sent_objects: AtomicBool,
     /// Run when the connection fails: the channel reconnects at
     /// once rather than at its next call, so that the server can go on calling back.
-    on_lost_callbacks: Mutex<Option<Box<dyn Fn(bool) + Send + Sync>>>,
+    on_lost: Mutex<Option<OnLost>>,
     max_frame: usize,
 }
 
@@ -98,7 +102,7 @@ impl Connection {
             tasks: Mutex::new(Vec::new()),
             callbacks: CallbackLink::new(),
             sent_objects: AtomicBool::new(false),
-            on_lost_callbacks: Mutex::new(None),
+            on_lost: Mutex::new(None),
             max_frame,
         })
     }
@@ -358,10 +362,7 @@ impl Connection {
     /// Sets what to do when this connection fails: `hook` is told whether it carried
     /// callbacks, or objects the server may call back.
     pub fn on_lost(&self, hook: impl Fn(bool) + Send + Sync + 'static) {
-        *self
-            .on_lost_callbacks
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner) = Some(Box::new(hook));
+        *self.on_lost.lock().unwrap_or_else(PoisonError::into_inner) = Some(Box::new(hook));
     }
 
     /// Hands a received message to the call waiting for it; `Err` when it is not a
@@ -415,7 +416,7 @@ impl Connection {
         if first {
             let carried = self.callbacks.started() || self.sent_objects.load(Ordering::Relaxed);
             let hook = self
-                .on_lost_callbacks
+                .on_lost
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
                 .take();
@@ -434,7 +435,7 @@ impl Connection {
 
     /// Closes the connection and stops its tasks (the channel is gone).
     pub fn abort(&self) {
-        self.on_lost_callbacks
+        self.on_lost
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
