@@ -1,7 +1,8 @@
 //! Generates the bank's stubs from `idl/bank.idl` (and `idl/common.idl`, which it
-//! imports) and the stock ticker's from `idl/ticker.idl` into `OUT_DIR`.
+//! imports), the stock ticker's from `idl/ticker.idl` and the replicated store's from
+//! `idl/replica.idl` into `OUT_DIR`.
 
 fn main() -> Result<(), rpcgen::Error> {
-    rpcgen::compile(&["idl/bank.idl", "idl/ticker.idl"])?;
+    rpcgen::compile(&["idl/bank.idl", "idl/ticker.idl", "idl/replica.idl"])?;
     Ok(())
 }

@@ -40,6 +40,7 @@ mod buffers;
 pub mod chaos;
 pub mod client;
 mod error;
+pub mod group;
 mod id;
 mod metadata;
 pub mod objects;
