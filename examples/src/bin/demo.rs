@@ -1,7 +1,8 @@
 //! The one-process demo: a bank server (from `idl/bank.idl`) and a calculator (from a
 //! `#[remote]` trait), each with a client over real loopback TCP, showing each kind of
-//! call and what came back; then the bank over a lossy network, and a stock ticker
-//! whose clients receive callbacks on listener objects they serve themselves.
+//! call and what came back; then the bank over a lossy network, a stock ticker whose
+//! clients receive callbacks on listener objects they serve themselves, and a store
+//! replicated on three servers, written with a quorum and read from the first to answer.
 
 use examples::accounts::Accounts;
 use examples::bank::{BankClient, BankError, BankServer};
@@ -91,7 +92,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     calc_server.shutdown().await;
 
     lossy_bank().await?;
-    ticker().await
+    ticker().await?;
+    replicated_store().await
 }
 
 /// The bank over UDP through a proxy that loses 30% of datagrams, duplicates 10% and
@@ -245,6 +247,83 @@ async fn ticker() -> Result<(), Box<dyn std::error::Error>> {
         callbacks.exported, callbacks.leases, callbacks.collected_total
     );
     server.shutdown().await;
+    Ok(())
+}
+
+/// The replicated store (`idl/replica.idl`): three members exported under one name in
+/// the embedded binder, one of them slow; a group client writes to all of them with a
+/// quorum of two and reads from the first to answer.
+async fn replicated_store() -> Result<(), Box<dyn std::error::Error>> {
+    use examples::replica::{StoreClient, StoreServer, store_interface};
+    use examples::replicas::Replica;
+    use rpc_runtime::group::{Group, Policy};
+
+    let binder = rpc_binder::Binder::embedded();
+    let replicas = [
+        Arc::new(Replica::new()),
+        Arc::new(Replica::new()),
+        Arc::new(Replica::slow(Duration::from_millis(300))),
+    ];
+    let mut members = Vec::new();
+    for replica in &replicas {
+        let server = Server::new()
+            .add_service(StoreServer::from_arc(replica.clone()))
+            .bind("127.0.0.1:0")
+            .await?;
+        let exported = binder
+            .export("store", &server, store_interface::FINGERPRINT)
+            .await?;
+        members.push((server, exported));
+    }
+    println!(
+        "
+replicated store: 3 members export \"store\" (the third answers after 300 ms)"
+    );
+    let stores: Group<StoreClient> =
+        Group::bound(Arc::new(binder), "store", ChannelConfig::default());
+    let started = Instant::now();
+    let written = stores
+        .call_with(Policy::Quorum(2), |s| async move {
+            s.put("greeting", "hello").await
+        })
+        .await?;
+    println!(
+        "put(\"greeting\", \"hello\") to all, Quorum(2) -> version {:?} after {} ms   ({} answered, {} still running)",
+        written.value,
+        started.elapsed().as_millis(),
+        written.replies.len(),
+        written.pending.len()
+    );
+    let started = Instant::now();
+    let read = stores
+        .call_with(Policy::First, |s| async move { s.get("greeting").await })
+        .await?;
+    let entry = read.value.unwrap_or_default();
+    println!(
+        "get(\"greeting\") from all, First -> {:?} (version {}) after {} ms",
+        entry.value,
+        entry.version,
+        started.elapsed().as_millis()
+    );
+    let all = stores
+        .call_with(Policy::All, |s| async move { s.get("greeting").await })
+        .await?;
+    let versions: Vec<String> = all
+        .replies
+        .iter()
+        .map(|r| match &r.result {
+            Ok(entry) => format!("{}", entry.version),
+            Err(e) => format!("{e}"),
+        })
+        .collect();
+    println!(
+        "get(\"greeting\") from all, All -> every member's version: {}   (the slow one caught up)",
+        versions.join(", ")
+    );
+    for (server, exported) in members {
+        exported.withdraw().await;
+        server.shutdown().await;
+    }
     Ok(())
 }
 
