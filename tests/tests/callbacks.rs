@@ -13,7 +13,7 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use rpc_runtime::chaos::{Faults, Proxy};
-use rpc_runtime::{Channel, Limits, Transport};
+use rpc_runtime::{Channel, Limits, RetryPolicy, Transport};
 use support::hub_server_on;
 use tests::hub::CountingListener;
 use tests::objects::{HubClient, Listener, ListenerRef};
@@ -100,11 +100,16 @@ async fn cutting_proxy(server: &rpc_runtime::ServerHandle, seed: u64) -> Proxy {
 async fn callbacks_survive_cut_connections_of_a_client_that_keeps_calling() {
     let server = hub_server_on(Limits::default(), Transport::Tcp).await;
     let proxy = cutting_proxy(&server, 7).await;
+    // The subscribe call spans many cuts, each costing it an attempt (a reconnection).
     let hub = HubClient::new(
         Channel::connect(proxy.local_addr().to_string())
             .await
             .unwrap(),
-    );
+    )
+    .with_retry(RetryPolicy {
+        max_attempts: 1_000,
+        ..RetryPolicy::default()
+    });
     let listener = Arc::new(CountingListener::new(None));
     let reference: ListenerRef = listener.clone().into_ref();
     let subscribed = {
@@ -114,9 +119,8 @@ async fn callbacks_survive_cut_connections_of_a_client_that_keeps_calling() {
     while !subscribed.is_finished() {
         let _ = hub.echo(1).await;
     }
-    // The subscribe call itself may be cut with an unknown outcome; what the listener
-    // saw tells what ran.
-    let _ = subscribed.await.unwrap();
+    let outcome = subscribed.await.unwrap();
+    assert_eq!(outcome.unwrap(), 1_000, "every notification acknowledged");
     assert!(proxy.stats().cut > 2, "{:?}", proxy.stats());
     assert_eq!(listener.received.load(Ordering::Relaxed), 1_000);
     assert_eq!(

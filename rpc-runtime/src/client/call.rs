@@ -459,6 +459,11 @@ impl<'c> Call<'c> {
             self.server_gone(binding).await?;
             return Ok(Attempt::Lost(error.to_string()));
         }
+        // A callback's client may be reconnecting (its new connection's handshake cut
+        // short, say): tried again within the call's time and attempts.
+        if self.target.as_ref().is_some_and(|(c, _)| c.is_reverse()) {
+            return Ok(Attempt::Lost(error.to_string()));
+        }
         let error = CallError::from(error);
         Err(if self.history.sent {
             error.with_outcome(Outcome::Unknown)

@@ -290,6 +290,12 @@ impl Channel {
         }
     }
 
+    /// Whether this is a server's channel back to a client (a callback channel), whose
+    /// connection comes and goes with the client's.
+    pub(crate) fn is_reverse(&self) -> bool {
+        matches!(self.inner.route, Route::Reverse(_))
+    }
+
     /// Whether two handles are the same channel.
     fn same(&self, other: &Channel) -> bool {
         Arc::ptr_eq(&self.inner, &other.inner)
