@@ -812,6 +812,31 @@ mod tests {
     }
 
     #[test]
+    fn the_worked_example_of_protocol_md_section_10() {
+        let announce = Announce {
+            name: "bank".into(),
+            address: "10.0.0.5:7000".into(),
+            transport: 0,
+            binding: 0x1234,
+            fingerprint: 7,
+            lease_micros: 3_000_000,
+        };
+        let mut expected = b"RPCd\x01\x00\x04bank\x0d10.0.0.5:7000\x00".to_vec();
+        expected.extend_from_slice(&[0xb4, 0x24, 0x07, 0xc0, 0x8d, 0xb7, 0x01]);
+        assert_eq!(
+            encode_datagram(&Datagram::Announce(announce)).unwrap(),
+            expected
+        );
+        assert_eq!(
+            encode_datagram(&Datagram::Query {
+                name: "bank".into()
+            })
+            .unwrap(),
+            b"RPCd\x01\x01\x04bank"
+        );
+    }
+
+    #[test]
     fn bad_datagrams_are_refused() {
         let good = encode_datagram(&Datagram::Announce(announce("bank", 1))).unwrap();
         assert_eq!(decode_datagram(b"RPC"), Err(Refused::NoMagic));
