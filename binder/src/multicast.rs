@@ -8,7 +8,7 @@
 //! - **exporting**: each live export is *announced* to the group every
 //!   [`MulticastConfig::announce_every`], with its lease. An export whose server stops
 //!   announcing (the process died, or its [`Exported`](crate::Exported) was dropped) is
-//!   forgotten by every listener when its lease runs out; [`Exported::withdraw`] announces
+//!   forgotten by every listener when its lease runs out; [`Exported::withdraw`](crate::Exported::withdraw) announces
 //!   a withdrawal (a lease of 0), which listeners apply at once. A binder also answers a
 //!   *query* for a name it exports, unicast to the querier.
 //! - **resolving**: a background task reads the group and keeps the announcements it hears
@@ -56,9 +56,9 @@
 //!   least twice — stays. If every entry has been renewed, the newcomer is refused until
 //!   one expires.
 //!
-//! A query is answered by one datagram per matching export here, no larger than the
-//! query's answers allow ([`MAX_DATAGRAM`]); the amplification a spoofed query buys is
-//! the number of exports of that name on this host.
+//! A query is answered with one datagram (at most [`MAX_DATAGRAM`] bytes) per export of
+//! the name by this binder, and only for names it exports: what a query with a spoofed
+//! source buys an attacker is that many datagrams sent to the victim.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
