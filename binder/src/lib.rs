@@ -7,14 +7,17 @@
 //! ([`rpc_runtime::Client::bound`]). An export whose server died disappears when its lease
 //! runs out.
 //!
-//! Two backends behind one handle, [`Binder`]:
+//! Four backends behind one handle, [`Binder`]:
 //!
 //! - **embedded** ([`Binder::embedded`]): a table in this process — the default, nothing to
 //!   set up; servers and clients of one process find each other;
 //! - **daemon** ([`Binder::daemon`]): the `rpc-binder` program, shared by the processes
 //!   of one machine (`cargo run -p rpc-binder -- 127.0.0.1:7700`);
 //! - **etcd** (`Binder::etcd`, feature `etcd`): an etcd cluster, for servers spread over
-//!   machines; exports are keys attached to etcd leases kept alive by the exporter.
+//!   machines; exports are keys attached to etcd leases kept alive by the exporter;
+//! - **multicast** ([`Binder::multicast`], module [`multicast`]): no binder process at
+//!   all; exports are announced to an IP multicast group of the local network, every
+//!   binder caches what it hears and queries the group for names it has not heard of.
 //!
 //! The binder is itself an rpcgen service: [`proto`] is generated from
 //! `binder/idl/binder.idl` by this crate's build script.
@@ -51,6 +54,7 @@
 pub mod daemon;
 #[cfg(feature = "etcd")]
 pub mod etcd;
+pub mod multicast;
 mod registry;
 
 use std::future::Future;
@@ -58,6 +62,7 @@ use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+pub use multicast::{MulticastBinder, MulticastConfig};
 pub use registry::Registry;
 use rpc_runtime::{CallError, Channel, Endpoint, ResolveError, Resolver, ServerHandle, Transport};
 
@@ -69,7 +74,8 @@ pub mod proto {
 /// How long an export lives without renewal; it is renewed every third of that.
 pub const DEFAULT_LEASE: Duration = Duration::from_secs(3);
 
-/// A binder: embedded in this process, or the `rpc-binder` daemon.
+/// A binder: embedded in this process, the `rpc-binder` daemon, etcd, or multicast
+/// discovery.
 #[derive(Debug, Clone)]
 pub enum Binder {
     /// A table in this process.
@@ -79,6 +85,8 @@ pub enum Binder {
     /// An etcd cluster (feature `etcd`).
     #[cfg(feature = "etcd")]
     Etcd(Box<etcd::EtcdBinder>),
+    /// Multicast discovery on the local network: no binder process.
+    Multicast(Arc<MulticastBinder>),
 }
 
 impl Binder {
@@ -103,6 +111,29 @@ impl Binder {
         )))
     }
 
+    /// A binder of its own that finds exports by multicast ([`multicast`]): it joins
+    /// `config.group` and starts listening (a task on the current tokio runtime, stopped
+    /// when the last clone of the binder and of its exports is dropped).
+    ///
+    /// Fails if the group's socket cannot be made: the port is taken by a socket without
+    /// `SO_REUSEPORT`, or the group cannot be joined on `config.interface` (no multicast
+    /// route). Exports made through it use `config.lease` rather than [`DEFAULT_LEASE`].
+    ///
+    /// # Examples
+    ///
+    /// ```no_run
+    /// # async fn example() -> std::io::Result<()> {
+    /// use rpc_binder::{Binder, MulticastConfig};
+    ///
+    /// let binder = Binder::multicast(MulticastConfig::default()).await?;
+    /// let found = rpc_runtime::Resolver::resolve(&binder, "bank").await;
+    /// # drop(found);
+    /// # Ok(()) }
+    /// ```
+    pub async fn multicast(config: MulticastConfig) -> std::io::Result<Binder> {
+        Ok(Binder::Multicast(Arc::new(MulticastBinder::start(config)?)))
+    }
+
     /// The binder a command line names: `etcd://host:port` for etcd (with the `etcd`
     /// feature), otherwise the daemon at `host:port`.
     pub async fn from_spec(spec: &str) -> Result<Binder, String> {
@@ -118,26 +149,36 @@ impl Binder {
     }
 
     /// Exports `server` under `name` at the address and transport it serves on (a Unix
-    /// domain socket's path included), with the default lease, renewed in the background
-    /// until the returned [`Exported`] is dropped or withdrawn.
+    /// domain socket's path included), with the default lease ([`DEFAULT_LEASE`], or the
+    /// multicast binder's configured lease), renewed in the background until the returned
+    /// [`Exported`] is dropped or withdrawn.
     pub async fn export(
         &self,
         name: &str,
         server: &ServerHandle,
         fingerprint: u64,
     ) -> Result<Exported, CallError<proto::BinderError>> {
+        let lease = match self {
+            Binder::Multicast(m) => m.config().lease,
+            _ => DEFAULT_LEASE,
+        };
         self.export_at(
             name,
             &server.address(),
             server.uid(),
             server.transport(),
             fingerprint,
-            DEFAULT_LEASE,
+            lease,
         )
         .await
     }
 
     /// Exports a server at `address` with binding `uid` under `name`, with `lease`.
+    ///
+    /// With the multicast backend, the export is announced at once (an error if the
+    /// network refuses the datagram, or if the name is over
+    /// [`multicast::MAX_NAME`] bytes or the announcement over
+    /// [`multicast::MAX_DATAGRAM`]), then every `min(announce_every, lease / 3)`.
     pub async fn export_at(
         &self,
         name: &str,
@@ -187,6 +228,31 @@ impl Binder {
                     renewal,
                 });
             }
+            // Announcements instead of renewals.
+            Binder::Multicast(multicast) => {
+                let uid = export.uid;
+                let announce = multicast::Announce {
+                    name: export.name,
+                    address: export.address,
+                    transport: export.transport,
+                    binding: uid,
+                    fingerprint: export.fingerprint,
+                    lease_micros: u64::try_from(lease.as_micros()).unwrap_or(u64::MAX),
+                };
+                let renewal = multicast.export(announce).await.map_err(|e| match e {
+                    multicast::ExportRefused::Conflict => {
+                        CallError::Exception(proto::BinderError::Conflict { uid })
+                    }
+                    multicast::ExportRefused::Invalid(why) => CallError::Unbound(why),
+                })?;
+                return Ok(Exported {
+                    binder: self.clone(),
+                    name,
+                    uid,
+                    lease_id: 0,
+                    renewal,
+                });
+            }
         };
         let binder = self.clone();
         let renewal = tokio::spawn(async move {
@@ -197,6 +263,7 @@ impl Binder {
                     Binder::Daemon(client) => client.renew(uid).await,
                     #[cfg(feature = "etcd")]
                     Binder::Etcd(_) => Ok(()),
+                    Binder::Multicast(_) => Ok(()),
                 };
                 match renewed {
                     Ok(()) => {}
@@ -211,6 +278,7 @@ impl Binder {
                             Binder::Daemon(client) => client.export(&export).await.map(|_| ()),
                             #[cfg(feature = "etcd")]
                             Binder::Etcd(_) => Ok(()),
+                            Binder::Multicast(_) => Ok(()),
                         };
                         if let Err(e) = again {
                             tracing::warn!("exporting {uid:#x} again: {e}");
@@ -230,9 +298,35 @@ impl Binder {
         })
     }
 
-    /// The live exports of `name`.
+    /// The live exports of `name`. (From the multicast backend, each export's `lease_ms`
+    /// is the binder's configured lease, not what is left of the export's.)
     pub async fn lookup(&self, name: &str) -> Result<Vec<proto::Export>, CallError> {
         match self {
+            Binder::Multicast(multicast) => {
+                let found = multicast.resolve(name).await.map_err(|e| {
+                    CallError::Unbound(format!(
+                        "multicast discovery on {}: {e}",
+                        multicast.config().group
+                    ))
+                })?;
+                let lease_ms =
+                    u32::try_from(multicast.config().lease.as_millis()).unwrap_or(u32::MAX);
+                Ok(found
+                    .into_iter()
+                    .map(|e| proto::Export {
+                        name: name.to_string(),
+                        address: e.address,
+                        transport: match e.transport {
+                            Transport::Udp => 1,
+                            Transport::Unix => 2,
+                            _ => 0,
+                        },
+                        uid: e.binding,
+                        fingerprint: e.fingerprint,
+                        lease_ms,
+                    })
+                    .collect())
+            }
             Binder::Embedded(table) => Ok(table.lookup(name)),
             Binder::Daemon(client) => client.lookup(name).await,
             #[cfg(feature = "etcd")]
@@ -247,6 +341,14 @@ impl Resolver for Binder {
         name: &'a str,
     ) -> Pin<Box<dyn Future<Output = Result<Vec<Endpoint>, ResolveError>> + Send + 'a>> {
         Box::pin(async move {
+            if let Binder::Multicast(multicast) = self {
+                return multicast.resolve(name).await.map_err(|e| {
+                    ResolveError::Store(format!(
+                        "multicast discovery on {}: {e}",
+                        multicast.config().group
+                    ))
+                });
+            }
             let exports = self.lookup(name).await.map_err(ResolveError::Call)?;
             Ok(exports
                 .into_iter()
@@ -286,7 +388,9 @@ impl Exported {
         self.uid
     }
 
-    /// Withdraws the export now (rather than letting its lease run out).
+    /// Withdraws the export now (rather than letting its lease run out). With the
+    /// multicast backend, a withdrawal is announced to the group: listeners forget the
+    /// export at once (those that miss the datagram, when its lease runs out).
     pub async fn withdraw(self) {
         self.renewal.abort();
         match &self.binder {
@@ -296,6 +400,7 @@ impl Exported {
             }
             #[cfg(feature = "etcd")]
             Binder::Etcd(etcd) => etcd.unexport(&self.name, self.uid, self.lease_id).await,
+            Binder::Multicast(multicast) => multicast.withdraw(self.uid).await,
         }
     }
 }
