@@ -110,6 +110,7 @@ pub mod echo;
 pub mod hub;
 pub mod ledger;
 pub mod lossy;
+pub mod netns;
 pub mod raw;
 pub mod tree;
 pub mod worker;
