@@ -135,8 +135,21 @@ impl Binder {
     }
 
     /// The binder a command line names: `etcd://host:port` for etcd (with the `etcd`
-    /// feature), otherwise the daemon at `host:port`.
+    /// feature), `multicast://GROUP:PORT` for multicast discovery on that group (the rest
+    /// of [`MulticastConfig`] at its defaults), otherwise the daemon at `host:port`.
     pub async fn from_spec(spec: &str) -> Result<Binder, String> {
+        if let Some(group) = spec.strip_prefix("multicast://") {
+            let group = group
+                .parse()
+                .map_err(|e| format!("{spec}: not a multicast group `ADDRESS:PORT`: {e}"))?;
+            let config = MulticastConfig {
+                group,
+                ..MulticastConfig::default()
+            };
+            return Binder::multicast(config)
+                .await
+                .map_err(|e| format!("{spec}: {e}"));
+        }
         match spec.strip_prefix("etcd://") {
             #[cfg(feature = "etcd")]
             Some(endpoint) => Binder::etcd(&[endpoint]).await,

@@ -15,8 +15,8 @@ pub struct TargetArgs {
     /// The server's address (`host:port`, or a socket path with `--transport unix`); with
     /// `--binder`, the name the servers export.
     pub target: String,
-    /// Look the target up as a name in the binder at this address (`host:port`, or
-    /// `etcd://host:port`).
+    /// Look the target up as a name in the binder at this address (`host:port`,
+    /// `etcd://host:port`, or `multicast://GROUP:PORT` for multicast discovery).
     #[arg(long, value_name = "ADDR")]
     pub binder: Option<String>,
     /// How to reach the server.

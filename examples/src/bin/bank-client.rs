@@ -9,8 +9,9 @@
 //!
 //! Talks TCP to the address given, or UDP with `--udp ADDR`, or over a Unix domain
 //! socket with `--unix PATH`. With `--binder`, finds the bank by name through the binder
-//! daemon (or etcd: `--binder etcd://host:port`, built with `--features etcd`), and finds
-//! it again if it restarts.
+//! daemon (or etcd: `--binder etcd://host:port`, built with `--features etcd`; or
+//! multicast discovery: `--binder multicast://GROUP:PORT`), and finds it again if it
+//! restarts.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -32,8 +33,9 @@ struct Args {
     /// Talk to the server over the Unix domain socket at this path instead.
     #[arg(long, value_name = "PATH", conflicts_with = "address")]
     unix: Option<PathBuf>,
-    /// Find the server as `bank` through the binder daemon at ADDR, or through etcd as
-    /// `etcd://host:port` (built with `--features etcd`).
+    /// Find the server as `bank` through the binder daemon at ADDR, through etcd as
+    /// `etcd://host:port` (built with `--features etcd`), or by multicast discovery as
+    /// `multicast://GROUP:PORT`.
     #[arg(long, value_name = "ADDR", conflicts_with_all = ["address", "udp", "unix"])]
     binder: Option<String>,
 }

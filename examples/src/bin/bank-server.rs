@@ -9,7 +9,8 @@
 //! Serves on TCP, and also over UDP with `--udp ADDR` and over a Unix domain socket with
 //! `--unix PATH`: one bank, the same accounts on every transport. With `--binder`,
 //! exports its TCP address as `bank` to the binder daemon at that address (or to etcd, as
-//! `--binder etcd://host:port`, built with `--features etcd`) and keeps the export's lease
+//! `--binder etcd://host:port`, built with `--features etcd`, or by multicast
+//! announcements, as `--binder multicast://GROUP:PORT`) and keeps the export's lease
 //! renewed. Serves until Ctrl-C, then shuts down gracefully (running calls finish).
 
 use std::path::PathBuf;
@@ -34,8 +35,9 @@ struct Args {
     /// removed first).
     #[arg(long, value_name = "PATH")]
     unix: Option<PathBuf>,
-    /// Export the TCP address as `bank` to the binder daemon at ADDR, or to etcd as
-    /// `etcd://host:port` (built with `--features etcd`).
+    /// Export the TCP address as `bank` to the binder daemon at ADDR, to etcd as
+    /// `etcd://host:port` (built with `--features etcd`), or by multicast announcements
+    /// as `multicast://GROUP:PORT`.
     #[arg(long, value_name = "ADDR")]
     binder: Option<String>,
 }
