@@ -293,15 +293,25 @@ impl<C: Interface> Group<C> {
                 .map_err(|e| format!("`{name}`: {e}"))?,
             Source::Fixed(endpoints) => endpoints.clone(),
         };
-        let fingerprint = C::spec().fingerprint;
+        let spec = C::spec();
+        if let Some(other) = found.iter().find(|e| e.fingerprint != spec.fingerprint)
+            && found.iter().all(|e| e.fingerprint != spec.fingerprint)
+        {
+            return Err(crate::client::binding::other_version(
+                &format!("the {} server(s) found", found.len()),
+                spec,
+                other.fingerprint,
+            ));
+        }
         let mut membership = self
             .membership
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         let before = std::mem::take(&mut membership.members);
+        // A member of another version would refuse every call: it is left out.
         membership.members = found
             .into_iter()
-            .filter(|e| e.fingerprint == fingerprint || e.fingerprint == 0)
+            .filter(|e| e.fingerprint == spec.fingerprint)
             .map(|endpoint| {
                 match before.iter().find(|m| {
                     m.endpoint.binding == endpoint.binding && m.endpoint.address == endpoint.address

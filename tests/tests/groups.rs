@@ -233,6 +233,24 @@ async fn members_that_disagree_are_no_quorum() {
         }
         other => panic!("expected no quorum, got {other:?}"),
     }
+    // Members of another version of the interface would refuse every call: a group of
+    // only such members says so.
+    let other_version: Group<StoreClient> = Group::of(
+        vec![Endpoint {
+            address: members[0].0.local_addr().to_string(),
+            transport: Transport::Tcp,
+            binding: members[0].0.uid(),
+            fingerprint: store_interface::FINGERPRINT ^ 1,
+        }],
+        ChannelConfig::default(),
+    );
+    match other_version
+        .call_with(Policy::First, |s| async move { s.get("k").await })
+        .await
+    {
+        Err(GroupError::Unbound(why)) => assert!(why.contains("another version"), "{why}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
     // A group of nobody has no members.
     let empty: Group<StoreClient> = group("groups-nobody", Duration::from_secs(1));
     assert!(matches!(

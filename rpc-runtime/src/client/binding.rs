@@ -138,9 +138,10 @@ impl Binding {
             }
             if state.exports.is_empty() {
                 return Err(CallError::Unbound(match wrong.first() {
-                    Some(theirs) => format!(
-                        "the {total} server(s) exporting `{}` implement another version of {} (fingerprint {theirs:#018x}; this client's is {:#018x}): regenerate from the same IDL",
-                        self.name, self.interface.name, self.interface.fingerprint
+                    Some(&theirs) => other_version(
+                        &format!("the {total} server(s) exporting `{}`", self.name),
+                        self.interface,
+                        theirs,
                     ),
                     None => format!("no server exports `{}`", self.name),
                 }));
@@ -161,6 +162,15 @@ impl Binding {
             .exports
             .retain(|(e, _)| e.binding != binding);
     }
+}
+
+/// Why servers were left out: `who` implement another version of `interface` (their
+/// fingerprint `theirs`).
+pub(crate) fn other_version(who: &str, interface: &InterfaceSpec, theirs: u64) -> String {
+    format!(
+        "{who} implement another version of {} (fingerprint {theirs:#018x}; this client's is {:#018x}): regenerate from the same IDL",
+        interface.name, interface.fingerprint
+    )
 }
 
 /// The error when a call that may have run on a server now gone cannot be sent again.

@@ -1,7 +1,7 @@
 //! The calling side: a [`Channel`] to a server, and the [`Client`] that generated stubs
 //! use to make calls over it.
 
-mod binding;
+pub(crate) mod binding;
 mod call;
 mod connection;
 mod local;
