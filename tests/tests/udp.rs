@@ -113,3 +113,32 @@ async fn with_no_server_connecting_fails_and_nothing_was_sent() {
     let err = echo.fail(1).await.unwrap_err();
     assert_eq!(err.outcome(), Outcome::NotExecuted, "{err:?}");
 }
+
+#[tokio::test]
+async fn a_call_longer_than_its_retransmissions_is_waited_for_while_the_server_says_it_runs() {
+    let running = support::start_udp(ServerConfig::default()).await;
+    // Four attempts 10 to 40 ms apart give up after about 100 ms on a silent server;
+    // this call runs 600 ms. Each copy sent while it runs is answered `Running`, so the
+    // client waits on (within its timeout) instead of giving up on a working server.
+    let config = ChannelConfig {
+        transport: Transport::Udp,
+        retry: RetryPolicy {
+            first_wait: Duration::from_millis(10),
+            backoff: 2,
+            max_wait: Duration::from_millis(40),
+            max_attempts: 4,
+        },
+        ..ChannelConfig::default()
+    };
+    let echo = EchoClient::new(
+        Channel::connect_with(running.address(), config)
+            .await
+            .unwrap(),
+    );
+    let started = std::time::Instant::now();
+    assert_eq!(echo.nap(600).await.unwrap(), 1);
+    assert!(started.elapsed() >= Duration::from_millis(600));
+    let stats = running.server.stats();
+    assert_eq!(stats.executions, 1, "it ran once");
+    assert!(stats.duplicates_filtered >= 4, "{stats:?}");
+}

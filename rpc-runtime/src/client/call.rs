@@ -77,6 +77,11 @@ pub(super) struct History {
     /// Whether a request went out in the current invocation and nothing proves that it
     /// did not run.
     pub maybe_ran: bool,
+    /// Whether the server said the call is running, during the current attempt.
+    pub running: bool,
+    /// Attempts during which the server said so: they do not count against the retry
+    /// policy's attempts (the deadline still bounds them).
+    pub running_attempts: u32,
 }
 
 /// The invocation of a call on one channel: a slot of the channel's session, kept over
@@ -199,8 +204,12 @@ impl<'c> Call<'c> {
                 Attempt::Answered(incoming) => return Ok(incoming),
                 Attempt::Lost(why) => why,
             };
+            if std::mem::take(&mut self.history.running) {
+                self.history.running_attempts += 1;
+            }
             let out_of_time = Instant::now() >= self.deadline;
-            if out_of_time || self.backoff.exhausted(self.history.attempts) {
+            let counted = self.history.attempts - self.history.running_attempts;
+            if out_of_time || self.backoff.exhausted(counted) {
                 return Err(self.give_up(lost, out_of_time));
             }
             if self.target.is_none() {
@@ -244,8 +253,13 @@ impl<'c> Call<'c> {
             quantum_micros: quantum.map_or(0, micros),
             metadata,
         };
-        let reply = conn.register(id.1, id.2);
-        let header = self.client.header(self.method, id, binding);
+        let mut reply = conn.register(id.1, id.2);
+        let mut header = self.client.header(self.method, id, binding);
+        if conn.is_datagram() {
+            // A copy that finds the call still running is answered so (a datagram reply
+            // lost while re-registering is replayed to the next copy).
+            header.flags |= crate::wire::FLAG_PROGRESS;
+        }
         let message = self.client.request(
             self.method,
             request,
@@ -277,13 +291,24 @@ impl<'c> Call<'c> {
         } else {
             self.deadline
         };
-        let waited = tokio::time::timeout_at(until, reply);
-        let waited = match quantum {
-            None => waited.await,
-            Some(quantum) => tokio::select! {
-                waited = waited => waited,
-                never = renew(&conn, &session, quantum) => match never {},
-            },
+        let waited = loop {
+            let waited = tokio::time::timeout_at(until, reply);
+            let waited = match quantum {
+                None => waited.await,
+                Some(quantum) => tokio::select! {
+                    waited = waited => waited,
+                    never = renew(&conn, &session, quantum) => match never {},
+                },
+            };
+            match waited {
+                // The server is working on it: wait on, and this attempt does not count
+                // against the policy's attempts.
+                Ok(Ok(incoming)) if incoming.header.status() == Some(Status::Running) => {
+                    self.history.running = true;
+                    reply = conn.register(id.1, id.2);
+                }
+                waited => break waited,
+            }
         };
         match waited {
             Ok(Ok(incoming)) => {

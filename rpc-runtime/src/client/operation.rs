@@ -151,6 +151,12 @@ impl ReplyMessage {
                 format!("the server is busy: {}", text()),
                 Outcome::NotExecuted,
             )),
+            // The call path waits on after this status; it reaches here only from a
+            // server that sent it unasked.
+            Some(Status::Running) => Err(CallError::Protocol(format!(
+                "the server said `{}` is still running, to a request that did not ask",
+                method.name
+            ))),
             None => Err(CallError::Protocol(format!(
                 "reply to `{}` has unknown status {}",
                 method.name, self.incoming.header.status

@@ -255,6 +255,13 @@ fn filter<S: ReplySink>(
     let duplicate = || counters.duplicates.fetch_add(1, Ordering::Relaxed);
     match verdict {
         Verdict::Run => Ok(()),
+        // A retransmitted datagram of a call still running: a client that understands
+        // it is told so, so that it keeps waiting rather than give up on a server that
+        // seems not to answer.
+        Verdict::Running if header.flags() & crate::wire::FLAG_PROGRESS != 0 => {
+            duplicate();
+            Err(Refusal::Error(Status::Running, String::new()))
+        }
         Verdict::Running | Verdict::Done | Verdict::Stale | Verdict::OtherPeer => {
             duplicate();
             Err(Refusal::Silence)

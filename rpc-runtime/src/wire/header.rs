@@ -16,6 +16,10 @@ pub const FLAG_TAGGED: u8 = 2;
 /// (the caller's remaining time, an expiration quantum, metadata), then the arguments.
 pub const FLAG_CONTEXT: u8 = 4;
 
+/// `flags` bit of a datagram request: the client understands [`Status::Running`], so a
+/// copy of a call that is still running may be answered with it rather than not at all.
+pub const FLAG_PROGRESS: u8 = 8;
+
 /// The slot number of handshake messages ([`Kind::Open`], [`Kind::Attach`]) and their
 /// replies; never a call's slot.
 pub const HANDSHAKE_SLOT: u32 = u32::MAX;
@@ -122,6 +126,11 @@ pub enum Status {
     /// deadline passed, or it was an orphan. It may have done part of its work.
     /// Payload: text (why).
     Killed = 13,
+    /// A copy of an at-most-once call that is still running (sent only to a datagram
+    /// request with [`FLAG_PROGRESS`]): the server is alive and working on it, the reply
+    /// will come; the client keeps waiting (and retransmitting) within its deadline.
+    /// Payload: empty.
+    Running = 14,
 }
 
 impl Status {
@@ -142,6 +151,7 @@ impl Status {
             11 => Status::IdReused,
             12 => Status::Busy,
             13 => Status::Killed,
+            14 => Status::Running,
             _ => return None,
         })
     }

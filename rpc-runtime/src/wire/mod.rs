@@ -24,8 +24,8 @@ pub mod tag;
 
 pub use frame::{DEFAULT_MAX_FRAME, FrameError, FrameReader, LENGTH_PREFIX};
 pub use header::{
-    FLAG_CONTEXT, FLAG_ONEWAY, FLAG_TAGGED, HANDSHAKE_SLOT, Header, Kind, MAX_HEADER, ONEWAY_SLOT,
-    Status, VERSION,
+    FLAG_CONTEXT, FLAG_ONEWAY, FLAG_PROGRESS, FLAG_TAGGED, HANDSHAKE_SLOT, Header, Kind,
+    MAX_HEADER, ONEWAY_SLOT, Status, VERSION,
 };
 pub use limited::MAX_DEPTH;
 pub use payload::{DecodeError, EncodeError, Message, Payload, decode, decode_seed};
