@@ -208,6 +208,7 @@ impl Calls {
     }
 }
 
+/// The tokens a server logged, in the order it ran them.
 fn tokens(log: &Path) -> Vec<u64> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
