@@ -2,10 +2,12 @@
 //! appends the token of every call it runs to a log file.
 //!
 //! ```text
-//! ledger-server BINDER LOG_FILE
+//! ledger-server BINDER LOG_FILE [LISTEN]
 //! ```
 //!
 //! BINDER is the daemon's `host:port`, or `etcd://host:port` (with the `etcd` feature).
+//! LISTEN is the address to serve on, `127.0.0.1:0` unless given (a host's own address
+//! when the server runs in a network namespace, so that other hosts can reach it).
 //!
 //! Prints `listening on ADDRESS` once exported, and serves until killed.
 
@@ -49,9 +51,10 @@ impl Ledger for Logged {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let (Some(binder), Some(log)) = (args.next(), args.next()) else {
-        eprintln!("usage: ledger-server BINDER_ADDRESS LOG_FILE");
+        eprintln!("usage: ledger-server BINDER_ADDRESS LOG_FILE [LISTEN]");
         std::process::exit(2);
     };
+    let listen = args.next().unwrap_or_else(|| "127.0.0.1:0".to_string());
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -61,7 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let server = Server::new()
         .add_service(LedgerServer::new(service))
-        .bind("127.0.0.1:0")
+        .bind(listen.as_str())
         .await?;
     let binder = rpc_binder::Binder::from_spec(&binder).await?;
     let _export = binder
