@@ -25,7 +25,7 @@
 //! ```
 //!
 //! Membership is what the resolver says, looked up again when it is older than
-//! [`Group::with_refresh`] (a member that starts exporting joins at the next call after
+//! [`ChannelConfig::refresh`] (or [`Group::with_refresh`]) (a member that starts exporting joins at the next call after
 //! that; one that stops is dropped). Every member call has the group's timeout; a member
 //! that has not answered by then is reported with its error (`Timeout`), not waited for.
 //! A policy that decides early ([`Policy::First`], [`Policy::Quorum`]) returns at once;
@@ -46,9 +46,6 @@ use crate::Channel;
 use crate::client::{ChannelConfig, Client, Endpoint, Resolver};
 use crate::error::CallError;
 use crate::objects::Interface;
-
-/// How long a group's membership is trusted before it is looked up again.
-pub const DEFAULT_REFRESH: Duration = Duration::from_millis(500);
 
 /// How a group call combines its members' replies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,9 +167,9 @@ impl<C: Interface> Group<C> {
     fn with_source(source: Source, config: ChannelConfig) -> Group<C> {
         Group {
             source,
+            refresh: config.refresh,
             config,
             policy: Policy::All,
-            refresh: DEFAULT_REFRESH,
             membership: Mutex::new(Membership {
                 members: Vec::new(),
                 looked_up: None,
@@ -187,7 +184,7 @@ impl<C: Interface> Group<C> {
     }
 
     /// The same group, looking its membership up again when it is older than `refresh`
-    /// (default [`DEFAULT_REFRESH`]).
+    /// (default: the channel configuration's [`refresh`](ChannelConfig::refresh)).
     pub fn with_refresh(mut self, refresh: Duration) -> Group<C> {
         self.refresh = refresh;
         self

@@ -235,3 +235,84 @@ async fn a_server_on_a_unix_socket_is_exported_at_its_path() {
     server.shutdown().await;
     let _ = std::fs::remove_file(&path);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bound_client_follows_the_binder_and_keeps_its_servers_when_the_binder_is_gone() {
+    use std::process::{Command, Stdio};
+    // The binder is a daemon process, so that it can be killed.
+    let mut daemon = Command::new(env!("CARGO_BIN_EXE_binder-daemon"))
+        .arg("127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the binder daemon");
+    let mut line = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(daemon.stdout.take().unwrap()),
+        &mut line,
+    )
+    .unwrap();
+    let address = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    let binder = Binder::daemon(address).await.unwrap();
+    let counts: Vec<Arc<Counts>> = (0..3).map(|_| Arc::new(Counts::default())).collect();
+    let mut servers = Vec::new();
+    for c in &counts {
+        servers.push(serve_ledger(c, "127.0.0.1:0", Transport::Tcp).await);
+    }
+    let first = binder
+        .export("ledger", &servers[0], ledger_interface::FINGERPRINT)
+        .await
+        .unwrap();
+    let _second = binder
+        .export("ledger", &servers[1], ledger_interface::FINGERPRINT)
+        .await
+        .unwrap();
+    let config = ChannelConfig {
+        refresh: Duration::from_millis(100),
+        ..ChannelConfig::default()
+    };
+    let ledger = LedgerClient::from_client(Client::bound(
+        Arc::new(binder.clone()),
+        "ledger",
+        &ledger_interface::SPEC,
+        config,
+    ));
+    let ran_on =
+        |i: usize, tokens: std::ops::Range<u64>| tokens.filter(|&t| counts[i].runs(t) > 0).count();
+    for token in 0..20 {
+        ledger.record(token).await.unwrap();
+    }
+    assert!(ran_on(0, 0..20) > 0 && ran_on(1, 0..20) > 0);
+    // Withdrawn while it still serves, and a third exported: the client follows the
+    // binder within a refresh, with no call failing.
+    first.withdraw().await;
+    let _third = binder
+        .export("ledger", &servers[2], ledger_interface::FINGERPRINT)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The first call after the lookup went stale looks the name up again in the
+    // background (and may still go to a server known before).
+    ledger.record(100).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    for token in 101..120 {
+        ledger.record(token).await.unwrap();
+    }
+    assert_eq!(
+        ran_on(0, 101..120),
+        0,
+        "the withdrawn server is no longer called"
+    );
+    assert!(ran_on(2, 100..120) > 0, "the new server is called");
+    // The binder gone: the servers known keep being called.
+    let _ = daemon.kill();
+    let _ = daemon.wait();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    for token in 200..220 {
+        ledger.record(token).await.unwrap();
+    }
+    assert_eq!(ran_on(1, 200..220) + ran_on(2, 200..220), 20);
+}

@@ -12,13 +12,13 @@
 //! The client runs on a host of its own rather than in this process (the bridge, itself a
 //! host on the network), because of how a cut link looks to TCP: packets are dropped,
 //! nothing is refused, and a connection with data unacknowledged is given up only after
-//! `net.ipv4.tcp_retries2` retransmissions, 15 by default (about 15 minutes). The runtime
-//! has no liveness check of its own: a bound client forgets a server when its connection
-//! breaks or it cannot connect, not when the binder stops naming it (it looks the name
-//! up again only when it has no server left). That setting is per network namespace, so
-//! the client's host has it at 0 (a dead peer is given up on about 0.6 s after the first
-//! unanswered segment) without touching this machine's own; and the client connects
-//! with a 100 ms timeout, so that a server that cannot be reached is soon forgotten.
+//! `net.ipv4.tcp_retries2` retransmissions, 15 by default (about 15 minutes). A bound
+//! client stops *choosing* a server within its refresh once the binder no longer names
+//! it (`ChannelConfig::refresh`), but the calls already sent to it wait for TCP (or their
+//! timeout). That setting is per network namespace, so the client's host has it at 0 (a
+//! dead peer is given up on about 0.6 s after the first unanswered segment) without
+//! touching this machine's own; and the client connects with a 100 ms timeout, so that a
+//! server that cannot be reached is soon forgotten.
 //!
 //! The scenario: one server host's link is cut. Its lease in etcd runs out, as it cannot
 //! keep it alive; the client's calls stuck on it fail (those that may have run with an

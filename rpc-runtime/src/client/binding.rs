@@ -12,6 +12,7 @@
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Instant;
 
 use super::{Channel, ChannelConfig, Transport};
 use crate::error::{CallError, Outcome};
@@ -81,6 +82,10 @@ pub(crate) struct Binding {
 struct State {
     exports: Vec<(Endpoint, Channel)>,
     next: usize,
+    /// When the name was last looked up (or a lookup failed).
+    looked_up: Option<Instant>,
+    /// Whether a lookup runs in the background now.
+    refreshing: bool,
 }
 
 impl std::fmt::Debug for Binding {
@@ -112,10 +117,20 @@ impl Binding {
         &self.config
     }
 
-    /// The next export to call, looking the name up if none is known.
-    pub async fn pick<E>(&self) -> Result<(Channel, u64), CallError<E>> {
+    /// The next export to call, looking the name up if none is known, and again in the
+    /// background when the last lookup is older than the configuration's refresh.
+    pub async fn pick<E>(self: &Arc<Self>) -> Result<(Channel, u64), CallError<E>> {
         let mut state = self.state.lock().await;
+        let stale = state
+            .looked_up
+            .is_none_or(|at| at.elapsed() >= self.config.refresh);
+        if !state.exports.is_empty() && stale && !state.refreshing {
+            state.refreshing = true;
+            let binding = self.clone();
+            tokio::spawn(async move { binding.refresh().await });
+        }
         if state.exports.is_empty() {
+            state.looked_up = Some(Instant::now());
             let found = self.resolver.resolve(&self.name).await.map_err(|e| {
                 CallError::Unbound(format!("looking up `{}`: {}", self.name, with_sources(&e)))
             })?;
@@ -125,17 +140,7 @@ impl Binding {
                 .filter(|e| e.fingerprint != self.interface.fingerprint)
                 .map(|e| e.fingerprint)
                 .collect();
-            for endpoint in found
-                .into_iter()
-                .filter(|e| e.fingerprint == self.interface.fingerprint)
-            {
-                let config = ChannelConfig {
-                    transport: endpoint.transport,
-                    ..self.config.clone()
-                };
-                let channel = Channel::lazy(endpoint.address.clone(), config);
-                state.exports.push((endpoint, channel));
-            }
+            state.exports = self.keep(Vec::new(), found);
             if state.exports.is_empty() {
                 return Err(CallError::Unbound(match wrong.first() {
                     Some(&theirs) => other_version(
@@ -151,6 +156,54 @@ impl Binding {
         state.next = state.next.wrapping_add(1);
         let (endpoint, channel) = &state.exports[i];
         Ok((channel.clone(), endpoint.binding))
+    }
+
+    /// Looks the name up again: the exports found replace those known, keeping the
+    /// channels of those still there; if the lookup fails, what was known stays.
+    async fn refresh(&self) {
+        let found = self.resolver.resolve(&self.name).await;
+        let mut state = self.state.lock().await;
+        state.refreshing = false;
+        state.looked_up = Some(Instant::now());
+        match found {
+            Ok(found) => {
+                let known = std::mem::take(&mut state.exports);
+                state.exports = self.keep(known, found);
+            }
+            Err(e) => tracing::debug!(
+                "looking up `{}` again: {}; keeping the servers known",
+                self.name,
+                with_sources(&e)
+            ),
+        }
+    }
+
+    /// The exports of `found` that implement this interface, each with its channel in
+    /// `known` if it has one there, or a new one.
+    fn keep(
+        &self,
+        mut known: Vec<(Endpoint, Channel)>,
+        found: Vec<Endpoint>,
+    ) -> Vec<(Endpoint, Channel)> {
+        found
+            .into_iter()
+            .filter(|e| e.fingerprint == self.interface.fingerprint)
+            .map(|endpoint| {
+                match known.iter().position(|(k, _)| {
+                    k.binding == endpoint.binding && k.address == endpoint.address
+                }) {
+                    Some(i) => known.swap_remove(i),
+                    None => {
+                        let config = ChannelConfig {
+                            transport: endpoint.transport,
+                            ..self.config.clone()
+                        };
+                        let channel = Channel::lazy(endpoint.address.clone(), config);
+                        (endpoint, channel)
+                    }
+                }
+            })
+            .collect()
     }
 
     /// Forgets the export with `binding` (refused or unreachable); when none is left, the

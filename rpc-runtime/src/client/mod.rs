@@ -120,6 +120,12 @@ pub struct ChannelConfig {
     /// a restart announces its new epoch there ([`orphans::announce`]). None: no
     /// identity.
     pub incarnation: Option<Arc<orphans::Incarnation>>,
+    /// For clients bound by name ([`Client::bound`]) and groups: how long a lookup of the
+    /// name is trusted. Once it is older, the next call looks the name up again in the
+    /// background (calls go on meanwhile), keeps the servers still exported with their
+    /// channels and sessions, adds new ones and drops those no longer named; a lookup
+    /// that fails (the binder unreachable) keeps what was known. Default 1 s.
+    pub refresh: Duration,
 }
 
 impl Default for ChannelConfig {
@@ -135,6 +141,7 @@ impl Default for ChannelConfig {
             quantum: None,
             call_log: None,
             incarnation: None,
+            refresh: Duration::from_secs(1),
         }
     }
 }
