@@ -9,16 +9,14 @@
 //!   making at-most-once calls (`record`, every token new) from four callers without
 //!   pause.
 //!
-//! The client runs on a host of its own rather than in this process (the bridge, itself a
-//! host on the network), because of how a cut link looks to TCP: packets are dropped,
-//! nothing is refused, and a connection with data unacknowledged is given up only after
-//! `net.ipv4.tcp_retries2` retransmissions, 15 by default (about 15 minutes). A bound
-//! client stops *choosing* a server within its refresh once the binder no longer names
-//! it (`ChannelConfig::refresh`), but the calls already sent to it wait for TCP (or their
-//! timeout). That setting is per network namespace, so the client's host has it at 0 (a
-//! dead peer is given up on about 0.6 s after the first unanswered segment) without
-//! touching this machine's own; and the client connects with a 100 ms timeout, so that a
-//! server that cannot be reached is soon forgotten.
+//! The client runs on a host of its own (it could as well run in this process, the
+//! bridge, itself a host on the network). A cut link drops packets and refuses nothing:
+//! the client notices it by its requests staying unacknowledged
+//! (`ChannelConfig::unacknowledged_timeout`, here 500 ms; TCP's own limit is about 15
+//! minutes), so the calls stuck on the cut server fail and the connection is dropped;
+//! it connects with a 100 ms timeout, so a server that cannot be reached is soon
+//! forgotten; and it stops choosing a server within its refresh once the binder no
+//! longer names it (`ChannelConfig::refresh`).
 //!
 //! The scenario: one server host's link is cut. Its lease in etcd runs out, as it cannot
 //! keep it alive; the client's calls stuck on it fail (those that may have run with an
@@ -49,6 +47,9 @@ const CALLERS: &str = "4";
 /// A call's whole time, and a connection attempt's (as the client is given them).
 const CALL_TIMEOUT: &str = "3000";
 const CONNECT_TIMEOUT: &str = "100";
+/// How long the client's connections may leave data unacknowledged before they are given
+/// up: what notices a server behind a cut link.
+const UNACKNOWLEDGED: &str = "500";
 /// How long anything here may take to start.
 const START: Duration = Duration::from_secs(15);
 
@@ -237,16 +238,16 @@ fn etcd_bound_calls_fail_over_from_a_cut_host_and_outlive_the_binder_and_none_ru
         .map(|host| start_server(&network, host, &binder, &logs[host - 1]))
         .collect();
 
-    // The client's host gives up on a dead peer within seconds (see the module's docs).
-    let sysctl = network
-        .spawn(4, "sysctl", &["-q", "-w", "net.ipv4.tcp_retries2=0"])
-        .wait_with_output()
-        .expect("run sysctl in the client's namespace");
-    assert!(sysctl.status.success(), "sysctl: {sysctl:?}");
     let mut child = network.spawn(
         4,
         env!("CARGO_BIN_EXE_ledger-caller"),
-        &[&binder, CALLERS, CALL_TIMEOUT, CONNECT_TIMEOUT],
+        &[
+            &binder,
+            CALLERS,
+            CALL_TIMEOUT,
+            CONNECT_TIMEOUT,
+            UNACKNOWLEDGED,
+        ],
     );
     let lines = lines_of(&mut child);
     let mut client = Process {

@@ -120,6 +120,13 @@ pub struct ChannelConfig {
     /// a restart announces its new epoch there ([`orphans::announce`]). None: no
     /// identity.
     pub incarnation: Option<Arc<orphans::Incarnation>>,
+    /// Over TCP: how long data written may stay unacknowledged by the server before the
+    /// connection is given up (`TCP_USER_TIMEOUT` on Linux; elsewhere the system's
+    /// retransmission limit, often many minutes). A server behind a cut link answers
+    /// nothing and refuses nothing: this is what notices, so that the calls on that
+    /// connection fail (with their outcome) and a bound client moves on. None: the
+    /// system's limit. Default 10 s.
+    pub unacknowledged_timeout: Option<Duration>,
     /// For clients bound by name ([`Client::bound`]) and groups: how long a lookup of the
     /// name is trusted. Once it is older, the next call looks the name up again in the
     /// background (calls go on meanwhile), keeps the servers still exported with their
@@ -142,6 +149,7 @@ impl Default for ChannelConfig {
             call_log: None,
             incarnation: None,
             refresh: Duration::from_secs(1),
+            unacknowledged_timeout: Some(Duration::from_secs(10)),
         }
     }
 }
@@ -875,6 +883,10 @@ async fn open_connection(
             let stream = tokio::time::timeout(config.connect_timeout, TcpStream::connect(address))
                 .await
                 .map_err(timed_out)??;
+            #[cfg(any(target_os = "linux", target_os = "android", target_os = "fuchsia"))]
+            if let Some(limit) = config.unacknowledged_timeout {
+                socket2::SockRef::from(&stream).set_tcp_user_timeout(Some(limit))?;
+            }
             Connection::start_tcp(stream, config.max_frame, config.slots)
         }
         Transport::Udp => {

@@ -3,12 +3,13 @@
 //! several concurrent callers, without pause, until its stdin closes.
 //!
 //! ```text
-//! ledger-caller BINDER CALLERS TIMEOUT_MS CONNECT_TIMEOUT_MS
+//! ledger-caller BINDER CALLERS TIMEOUT_MS CONNECT_TIMEOUT_MS UNACKNOWLEDGED_MS
 //! ```
 //!
 //! BINDER is as for `ledger-server`: the daemon's `host:port`, or `etcd://host:port`
 //! (with the `etcd` feature). Each call may take TIMEOUT_MS in all, a connection
-//! attempt CONNECT_TIMEOUT_MS.
+//! attempt CONNECT_TIMEOUT_MS, and a connection whose data stays unacknowledged for
+//! UNACKNOWLEDGED_MS is given up (`ChannelConfig::unacknowledged_timeout`).
 //!
 //! Prints `ready` once the binder is connected, then one line per call as it ends:
 //! `ok TOKEN`, or `err TOKEN OUTCOME WHY` (OUTCOME `not-executed`: it certainly did not
@@ -43,12 +44,15 @@ fn say(line: &str) {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let Some(spec) = args.next() else {
-        eprintln!("usage: ledger-caller BINDER CALLERS TIMEOUT_MS CONNECT_TIMEOUT_MS");
+        eprintln!(
+            "usage: ledger-caller BINDER CALLERS TIMEOUT_MS CONNECT_TIMEOUT_MS UNACKNOWLEDGED_MS"
+        );
         std::process::exit(2);
     };
     let callers = number(args.next(), "CALLERS")?;
     let timeout = Duration::from_millis(number(args.next(), "TIMEOUT_MS")?);
     let connect_timeout = Duration::from_millis(number(args.next(), "CONNECT_TIMEOUT_MS")?);
+    let unacknowledged = Duration::from_millis(number(args.next(), "UNACKNOWLEDGED_MS")?);
     let binder = Binder::from_spec(&spec).await?;
     let config = ChannelConfig {
         retry: RetryPolicy {
@@ -58,6 +62,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         timeout,
         connect_timeout,
+        unacknowledged_timeout: Some(unacknowledged),
         ..ChannelConfig::default()
     };
     let ledger = LedgerClient::from_client(Client::bound(
