@@ -405,6 +405,11 @@ impl Exported {
     /// multicast backend, a withdrawal is announced to the group: listeners forget the
     /// export at once (those that miss the datagram, when its lease runs out).
     pub async fn withdraw(self) {
+        // A multicast export is withdrawn while it is still known: stopping its announcer
+        // forgets it (and then there would be nothing to withdraw).
+        if let Binder::Multicast(multicast) = &self.binder {
+            multicast.withdraw(self.uid).await;
+        }
         self.renewal.abort();
         match &self.binder {
             Binder::Embedded(table) => table.unexport(self.uid),
@@ -413,7 +418,7 @@ impl Exported {
             }
             #[cfg(feature = "etcd")]
             Binder::Etcd(etcd) => etcd.unexport(&self.name, self.uid, self.lease_id).await,
-            Binder::Multicast(multicast) => multicast.withdraw(self.uid).await,
+            Binder::Multicast(_) => {}
         }
     }
 }

@@ -328,6 +328,10 @@ struct Cache {
     once: BTreeMap<u64, (String, u64)>,
     arrivals: u64,
     last_purge: Option<Instant>,
+    /// Exports withdrawn, by binding uid, until when an announcement of theirs is ignored:
+    /// one sent before the withdrawal may arrive after it (reordered on the network, or
+    /// sent by the exporter as it withdrew). At most as many as the cache holds.
+    withdrawn: HashMap<u64, Instant>,
 }
 
 /// What [`Cache::insert`] did.
@@ -339,6 +343,24 @@ enum Inserted {
 }
 
 impl Cache {
+    /// Remembers that `binding` was withdrawn, until `until` (if there is room).
+    fn withdraw(&mut self, binding: u64, until: Instant, max: usize) {
+        if self.withdrawn.len() >= max {
+            let now = Instant::now();
+            self.withdrawn.retain(|_, &mut u| u > now);
+        }
+        if self.withdrawn.len() < max {
+            self.withdrawn.insert(binding, until);
+        }
+    }
+
+    /// Whether `binding` was withdrawn lately (an announcement of it is a late one).
+    fn is_withdrawn(&self, binding: u64, now: Instant) -> bool {
+        self.withdrawn
+            .get(&binding)
+            .is_some_and(|&until| until > now)
+    }
+
     fn remove(&mut self, name: &str, binding: u64) {
         if let Some(by_uid) = self.names.get_mut(name) {
             if let Some(entry) = by_uid.remove(&binding) {
@@ -502,8 +524,21 @@ impl Shared {
     /// Applies an announcement heard from `source` (`None`: one of ours).
     fn apply(&self, announce: &Announce, source: Option<IpAddr>) {
         let mut cache = lock(&self.cache);
+        let now = Instant::now();
         if announce.lease_micros == 0 {
             cache.remove(&announce.name, announce.binding);
+            cache.withdraw(
+                announce.binding,
+                now + self.config.lease,
+                self.config.max_endpoints,
+            );
+            return;
+        }
+        if cache.is_withdrawn(announce.binding, now) {
+            tracing::debug!(
+                "discovery: an announcement of `{}` after its withdrawal, ignored",
+                announce.name
+            );
             return;
         }
         let clamp = self.config.lease.saturating_mul(LEASE_CLAMP);
@@ -723,6 +758,10 @@ impl MulticastBinder {
             ticks.tick().await; // the first tick is now: announced above
             loop {
                 ticks.tick().await;
+                // Withdrawn meanwhile (the task is being stopped): nothing more to say.
+                if !lock(&guard.shared.exports).contains_key(&announce.binding) {
+                    return;
+                }
                 guard.shared.apply(&announce, None);
                 if let Err(e) = guard.shared.announce(&announce).await {
                     // The next announcement may get through; the lease covers two misses.
@@ -884,6 +923,25 @@ mod tests {
             binding: uid,
             fingerprint: 7,
         }
+    }
+
+    #[test]
+    fn a_withdrawn_export_is_remembered_for_a_lease_and_the_memory_is_bounded() {
+        let mut cache = Cache::default();
+        let now = Instant::now();
+        let lease = Duration::from_millis(600);
+        cache.withdraw(1, now + lease, 2);
+        assert!(
+            cache.is_withdrawn(1, now),
+            "a late announcement of 1 is ignored"
+        );
+        assert!(!cache.is_withdrawn(1, now + lease), "but not after a lease");
+        assert!(!cache.is_withdrawn(2, now));
+        cache.withdraw(2, now + lease, 2);
+        // Full of live entries: a third is not remembered (nothing grows past the bound).
+        cache.withdraw(3, now + lease, 2);
+        assert_eq!(cache.withdrawn.len(), 2);
+        assert!(!cache.is_withdrawn(3, now));
     }
 
     #[test]
