@@ -150,3 +150,35 @@ impl Listener for std::sync::Arc<CountingListener> {
         }
     }
 }
+
+/// What [`subscribe_while_calling`] saw.
+pub struct Subscribed {
+    /// The listener the hub called back.
+    pub listener: std::sync::Arc<CountingListener>,
+    /// What `subscribe` returned.
+    pub acknowledged: Result<u32, rpc_runtime::CallError>,
+    /// Forward calls (`echo`, each answered right) made while the callbacks came.
+    pub forward: u32,
+}
+
+/// Subscribes a new listener for `count` notifications through `hub`, and calls
+/// `hub.echo` on the same channel until the subscription ends: callbacks one way,
+/// forward calls the other.
+pub async fn subscribe_while_calling(hub: &HubClient, count: u32) -> Subscribed {
+    let listener = std::sync::Arc::new(CountingListener::new(None));
+    let reference: ListenerRef = listener.clone().into_ref();
+    let subscribed = {
+        let hub = hub.clone();
+        tokio::spawn(async move { hub.subscribe(&reference, count).await })
+    };
+    let mut forward = 0u32;
+    while !subscribed.is_finished() {
+        assert_eq!(hub.echo(forward).await.unwrap(), forward);
+        forward += 1;
+    }
+    Subscribed {
+        listener,
+        acknowledged: subscribed.await.expect("the subscribe task"),
+        forward,
+    }
+}

@@ -1,47 +1,21 @@
 //! Binding by name: servers export to a binder, clients look names up, spread calls,
 //! fail over when a server dies and rebind when one restarts.
 
+mod support;
+
 use std::sync::Arc;
+
 use std::time::Duration;
+use support::{bound_ledger, serve_ledger};
 
 use rpc_binder::{Binder, Registry};
-use rpc_runtime::{
-    CallError, ChannelConfig, Client, RetryPolicy, Server, ServerConfig, ServerHandle, Transport,
-};
+use rpc_runtime::{CallError, ChannelConfig, Client, Server, Transport};
 use tests::ledger::Counts;
 use tests::ledger_idl::{LedgerClient, LedgerServer, ledger_interface};
 
 /// A binder of its own for each test (the process-wide one would mix tests up).
 fn binder() -> Binder {
     Binder::Embedded(Arc::new(Registry::new()))
-}
-
-async fn serve_ledger(counts: &Arc<Counts>, address: &str, transport: Transport) -> ServerHandle {
-    let server =
-        Server::with_config(ServerConfig::default()).add_service(LedgerServer::new(counts.clone()));
-    match transport {
-        Transport::Udp => server.bind_udp(address).await.unwrap(),
-        _ => server.bind(address).await.unwrap(),
-    }
-}
-
-fn client(binder: &Binder, transport: Transport) -> LedgerClient {
-    let config = ChannelConfig {
-        transport,
-        retry: RetryPolicy {
-            first_wait: Duration::from_millis(30),
-            max_attempts: 20,
-            ..RetryPolicy::default()
-        },
-        timeout: Duration::from_secs(10),
-        ..ChannelConfig::default()
-    };
-    LedgerClient::from_client(Client::bound(
-        Arc::new(binder.clone()),
-        "ledger",
-        &ledger_interface::SPEC,
-        config,
-    ))
 }
 
 #[tokio::test]
@@ -58,7 +32,7 @@ async fn calls_spread_over_exports_and_fail_over_when_one_dies() {
         .export("ledger", &b, ledger_interface::FINGERPRINT)
         .await
         .unwrap();
-    let ledger = client(&binder, Transport::Tcp);
+    let ledger = bound_ledger(&binder, Transport::Tcp);
     for token in 1..=100 {
         assert_eq!(ledger.record(token).await.unwrap(), 1);
     }
@@ -107,7 +81,7 @@ async fn a_server_restarted_on_its_port_is_refused_by_uid_and_rebound() {
         .export("ledger", &first, ledger_interface::FINGERPRINT)
         .await
         .unwrap();
-    let ledger = client(&binder, Transport::Udp);
+    let ledger = bound_ledger(&binder, Transport::Udp);
     assert_eq!(ledger.record(1).await.unwrap(), 1);
 
     // Restart on the same port: a new incarnation with a new uid.
@@ -138,7 +112,10 @@ async fn a_fingerprint_mismatch_at_lookup_names_both_versions() {
     let counts = Arc::new(Counts::default());
     let server = serve_ledger(&counts, "127.0.0.1:0", Transport::Tcp).await;
     let _export = binder.export("ledger", &server, 0xdead_beef).await.unwrap();
-    let err = client(&binder, Transport::Tcp).record(1).await.unwrap_err();
+    let err = bound_ledger(&binder, Transport::Tcp)
+        .record(1)
+        .await
+        .unwrap_err();
     let text = err.to_string();
     assert!(matches!(err, CallError::Unbound(_)), "{err:?}");
     assert!(
@@ -146,7 +123,7 @@ async fn a_fingerprint_mismatch_at_lookup_names_both_versions() {
             && text.contains(&format!("{:#018x}", ledger_interface::FINGERPRINT)),
         "{text}"
     );
-    let err = client(&binder_with_nothing(), Transport::Tcp)
+    let err = bound_ledger(&binder_with_nothing(), Transport::Tcp)
         .record(1)
         .await
         .unwrap_err();
@@ -229,7 +206,7 @@ async fn a_server_on_a_unix_socket_is_exported_at_its_path() {
         .await
         .unwrap();
     // The client's configuration says TCP; the export says where and how.
-    let ledger = client(&binder, Transport::Tcp);
+    let ledger = bound_ledger(&binder, Transport::Tcp);
     assert_eq!(ledger.record(5).await.unwrap(), 1);
     assert_eq!(counts.runs(5), 1);
     server.shutdown().await;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rpc_runtime::chaos::{Faults, Proxy};
 use rpc_runtime::{Channel, Limits, RetryPolicy, Transport};
 use support::hub_server_on;
-use tests::hub::CountingListener;
+use tests::hub::{CountingListener, Subscribed, subscribe_while_calling};
 use tests::objects::{HubClient, Listener, ListenerRef};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -26,19 +26,13 @@ async fn callbacks_reach_a_udp_client_through_its_own_socket() {
             .await
             .unwrap(),
     );
-    let listener = Arc::new(CountingListener::new(None));
-    let reference: ListenerRef = listener.clone().into_ref();
-    let subscribed = {
-        let hub = hub.clone();
-        tokio::spawn(async move { hub.subscribe(&reference, 2_000).await })
-    };
     // Forward calls on the same socket while the callbacks come the other way.
-    let mut forward = 0u32;
-    while !subscribed.is_finished() {
-        assert_eq!(hub.echo(forward).await.unwrap(), forward);
-        forward += 1;
-    }
-    assert_eq!(subscribed.await.unwrap().unwrap(), 2_000);
+    let Subscribed {
+        listener,
+        acknowledged,
+        forward,
+    } = subscribe_while_calling(&hub, 2_000).await;
+    assert_eq!(acknowledged.unwrap(), 2_000);
     assert_eq!(listener.received.load(Ordering::Relaxed), 2_000);
     assert_eq!(listener.out_of_order.load(Ordering::Relaxed), 0);
     assert!(forward > 0, "the client called while it was called back");

@@ -12,16 +12,15 @@ mod support;
 
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::sync::Arc;
+
 use std::time::{Duration, Instant};
+use support::{bound_ledger, serve_ledger};
 
 use rpc_binder::multicast::{self, Announce, Datagram, MulticastConfig};
 use rpc_binder::{Binder, Exported};
-use rpc_runtime::{
-    ChannelConfig, Client, Endpoint, Resolver, RetryPolicy, Server, ServerConfig, ServerHandle,
-    Transport,
-};
+use rpc_runtime::{Endpoint, Resolver, ServerHandle, Transport};
 use tests::ledger::Counts;
-use tests::ledger_idl::{LedgerClient, LedgerServer, ledger_interface};
+use tests::ledger_idl::ledger_interface;
 
 const ANNOUNCE_EVERY: Duration = Duration::from_millis(200);
 const LEASE: Duration = Duration::from_millis(600);
@@ -58,34 +57,6 @@ async fn multicast_works(config: &MulticastConfig, test: &str) -> bool {
             false
         }
     }
-}
-
-async fn serve_ledger(counts: &Arc<Counts>, address: &str, transport: Transport) -> ServerHandle {
-    let server =
-        Server::with_config(ServerConfig::default()).add_service(LedgerServer::new(counts.clone()));
-    match transport {
-        Transport::Udp => server.bind_udp(address).await.unwrap(),
-        _ => server.bind(address).await.unwrap(),
-    }
-}
-
-fn client(binder: &Binder, transport: Transport) -> LedgerClient {
-    let config = ChannelConfig {
-        transport,
-        retry: RetryPolicy {
-            first_wait: Duration::from_millis(30),
-            max_attempts: 20,
-            ..RetryPolicy::default()
-        },
-        timeout: Duration::from_secs(10),
-        ..ChannelConfig::default()
-    };
-    LedgerClient::from_client(Client::bound(
-        Arc::new(binder.clone()),
-        "ledger",
-        &ledger_interface::SPEC,
-        config,
-    ))
 }
 
 async fn export(binder: &Binder, server: &ServerHandle) -> Exported {
@@ -151,7 +122,7 @@ async fn servers_come_and_go_and_calls_follow() {
     let a_export = export(&exporting_a, &a).await;
 
     // A client bound by name through another binder: its first call queries the group.
-    let ledger = client(&resolving, Transport::Tcp);
+    let ledger = bound_ledger(&resolving, Transport::Tcp);
     assert_eq!(ledger.record(1).await.unwrap(), 1);
     assert_eq!(a_counts.runs(1), 1);
     let found = resolve(&resolving, "ledger").await;
@@ -165,7 +136,7 @@ async fn servers_come_and_go_and_calls_follow() {
     let b_export = export(&exporting_b, &b).await;
     let took = until(&resolving, ANNOUNCE_EVERY, "b discovered", |f| f.len() == 2).await;
     eprintln!("second server discovered in {took:?}");
-    let spread = client(&resolving, Transport::Tcp);
+    let spread = bound_ledger(&resolving, Transport::Tcp);
     for token in 100..140 {
         assert_eq!(spread.touch(token).await.unwrap(), 1);
     }
@@ -243,7 +214,7 @@ async fn a_restarted_server_is_bound_again() {
     let address = first.local_addr().to_string();
     let first_uid = first.uid();
     let first_export = export(&exporting, &first).await;
-    let ledger = client(&resolving, Transport::Udp);
+    let ledger = bound_ledger(&resolving, Transport::Udp);
     assert_eq!(ledger.record(1).await.unwrap(), 1);
 
     // A crash and a restart on the same port: a new incarnation, a new uid.
@@ -299,7 +270,7 @@ async fn a_flood_of_announcements_and_garbage_leaves_the_cache_bounded() {
     let counts = Arc::new(Counts::default());
     let honest = serve_ledger(&counts, "127.0.0.1:0", Transport::Tcp).await;
     let _honest_export = export(&exporting, &honest).await;
-    let ledger = client(&resolving, Transport::Tcp);
+    let ledger = bound_ledger(&resolving, Transport::Tcp);
     assert_eq!(ledger.touch(1).await.unwrap(), 1);
     // Heard at least twice (renewed) before the flood.
     tokio::time::sleep(ANNOUNCE_EVERY * 2).await;

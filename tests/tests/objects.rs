@@ -19,7 +19,7 @@ use rpc_runtime::{
     CallError, Channel, Client, Limits, ObjectRef, Server, ServerConfig, ServerHandle,
 };
 use support::{eventually, hub_server};
-use tests::hub::{CountingListener, HubService};
+use tests::hub::{CountingListener, HubService, Subscribed, subscribe_while_calling};
 use tests::objects::{CounterClient, CounterRef, HubClient, HubServer, Listener, ListenerRef};
 
 async fn hub_client(server: &ServerHandle) -> HubClient {
@@ -120,19 +120,13 @@ async fn a_reference_passed_through_a_third_process_calls_its_owner() {
 async fn a_callback_stream_reaches_the_client_while_it_keeps_calling() {
     let server = hub_server(Limits::default()).await;
     let hub = hub_client(&server).await;
-    let listener = Arc::new(CountingListener::new(None));
-    let reference: ListenerRef = listener.clone().into_ref();
-    let subscribed = {
-        let hub = hub.clone();
-        tokio::spawn(async move { hub.subscribe(&reference, 10_000).await })
-    };
     // Forward calls on the same connection while the callbacks flow the other way.
-    let mut forward = 0u32;
-    while !subscribed.is_finished() {
-        assert_eq!(hub.echo(forward).await.unwrap(), forward);
-        forward += 1;
-    }
-    assert_eq!(subscribed.await.unwrap().unwrap(), 10_000);
+    let Subscribed {
+        listener,
+        acknowledged,
+        forward,
+    } = subscribe_while_calling(&hub, 10_000).await;
+    assert_eq!(acknowledged.unwrap(), 10_000);
     assert_eq!(listener.received.load(Ordering::Relaxed), 10_000);
     assert_eq!(listener.out_of_order.load(Ordering::Relaxed), 0);
     assert!(forward > 0, "the client called while it was called back");

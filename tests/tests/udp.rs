@@ -56,11 +56,10 @@ async fn a_request_too_large_for_a_datagram_is_refused_before_sending() {
     assert_eq!(echo.fill(2, &mut data, &mut label).await.unwrap(), 2);
 }
 
-#[tokio::test]
-async fn when_the_server_is_gone_a_call_retransmits_then_gives_up_with_an_unknown_outcome() {
-    let running = support::start_udp(ServerConfig::default()).await;
-    let address = running.address();
-    let config = ChannelConfig {
+/// UDP with four attempts 10 to 40 ms apart: a silent server is given up on after about
+/// 100 ms.
+fn impatient() -> ChannelConfig {
+    ChannelConfig {
         transport: Transport::Udp,
         retry: RetryPolicy {
             first_wait: Duration::from_millis(10),
@@ -69,7 +68,14 @@ async fn when_the_server_is_gone_a_call_retransmits_then_gives_up_with_an_unknow
             max_attempts: 4,
         },
         ..ChannelConfig::default()
-    };
+    }
+}
+
+#[tokio::test]
+async fn when_the_server_is_gone_a_call_retransmits_then_gives_up_with_an_unknown_outcome() {
+    let running = support::start_udp(ServerConfig::default()).await;
+    let address = running.address();
+    let config = impatient();
     let echo = EchoClient::new(
         Channel::connect_with(&address, config.clone())
             .await
@@ -120,16 +126,7 @@ async fn a_call_longer_than_its_retransmissions_is_waited_for_while_the_server_s
     // Four attempts 10 to 40 ms apart give up after about 100 ms on a silent server;
     // this call runs 600 ms. Each copy sent while it runs is answered `Running`, so the
     // client waits on (within its timeout) instead of giving up on a working server.
-    let config = ChannelConfig {
-        transport: Transport::Udp,
-        retry: RetryPolicy {
-            first_wait: Duration::from_millis(10),
-            backoff: 2,
-            max_wait: Duration::from_millis(40),
-            max_attempts: 4,
-        },
-        ..ChannelConfig::default()
-    };
+    let config = impatient();
     let echo = EchoClient::new(
         Channel::connect_with(running.address(), config)
             .await

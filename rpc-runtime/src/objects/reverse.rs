@@ -365,3 +365,53 @@ impl DatagramWays {
         sessions
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn link(session: u64) -> Arc<ReverseLink> {
+        let limits = crate::server::Limits::default();
+        ReverseLink::new(ObjectTable::new(session, limits), session)
+    }
+
+    fn routed(ways: &DatagramWays) -> usize {
+        lock(&ways.by_peer).values().map(Vec::len).sum()
+    }
+
+    /// A peer may write any source address: what it can make the server remember is
+    /// bounded by peers and by links per peer, and a link moves rather than spreads.
+    #[tokio::test]
+    async fn datagram_routes_stay_within_their_bounds_whatever_addresses_peers_claim() {
+        let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+        let ways = DatagramWays::new(3);
+        let peer = |port: u16| SocketAddr::from(([127, 0, 0, 1], port));
+        let links: Vec<_> = (0..20).map(link).collect();
+        // One link claiming a thousand addresses is routed from the last one only.
+        for port in 1..=1_000 {
+            ways.plug(&links[0], &socket, peer(port));
+        }
+        assert_eq!(routed(&ways), 1);
+        assert_eq!(links[0].datagram_peer(), Some(peer(1_000)));
+        // Twenty links on one address: the last four.
+        for l in &links {
+            ways.plug(l, &socket, peer(7));
+        }
+        assert_eq!(lock(&ways.by_peer)[&peer(7)].len(), LINKS_PER_PEER);
+        // More addresses than the bound, each with a live link: refused beyond it.
+        for (i, l) in links[..10].iter().enumerate() {
+            ways.plug(l, &socket, peer(2_000 + i as u16));
+        }
+        assert!(
+            lock(&ways.by_peer).len() <= 3,
+            "{:?}",
+            lock(&ways.by_peer).len()
+        );
+        assert!(routed(&ways) <= 3 * LINKS_PER_PEER);
+        // Links that are gone make room again.
+        drop(links);
+        let fresh = link(99);
+        ways.plug(&fresh, &socket, peer(3_000));
+        assert_eq!(lock(&ways.by_peer)[&peer(3_000)].len(), 1);
+    }
+}

@@ -120,3 +120,42 @@ pub async fn eventually(within: std::time::Duration, mut done: impl FnMut() -> b
     }
     done()
 }
+
+/// A ledger server (`idl/ledger.idl`) counting its runs in `counts`, on `address` over
+/// `transport` (TCP or UDP).
+pub async fn serve_ledger(
+    counts: &Arc<tests::ledger::Counts>,
+    address: &str,
+    transport: Transport,
+) -> ServerHandle {
+    let server = Server::with_config(ServerConfig::default())
+        .add_service(tests::ledger_idl::LedgerServer::new(counts.clone()));
+    match transport {
+        Transport::Udp => server.bind_udp(address).await.unwrap(),
+        _ => server.bind(address).await.unwrap(),
+    }
+}
+
+/// A ledger client bound to `ledger` through `binder`, over `transport`, patient enough
+/// for servers that come and go (30 ms first retransmission, 20 attempts, 10 s).
+pub fn bound_ledger(
+    binder: &rpc_binder::Binder,
+    transport: Transport,
+) -> tests::ledger_idl::LedgerClient {
+    let config = ChannelConfig {
+        transport,
+        retry: rpc_runtime::RetryPolicy {
+            first_wait: std::time::Duration::from_millis(30),
+            max_attempts: 20,
+            ..rpc_runtime::RetryPolicy::default()
+        },
+        timeout: std::time::Duration::from_secs(10),
+        ..ChannelConfig::default()
+    };
+    tests::ledger_idl::LedgerClient::from_client(rpc_runtime::Client::bound(
+        Arc::new(binder.clone()),
+        "ledger",
+        &tests::ledger_idl::ledger_interface::SPEC,
+        config,
+    ))
+}
