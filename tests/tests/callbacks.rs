@@ -46,19 +46,7 @@ async fn callbacks_reach_a_udp_client_through_its_own_socket() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn callbacks_over_a_lossy_udp_path_run_exactly_once() {
     let server = hub_server_on(Limits::default(), Transport::Udp).await;
-    let faults = Faults {
-        loss: 0.1,
-        duplicate: 0.2,
-        max_delay: Duration::from_millis(5),
-        seed: 23,
-        ..Faults::default()
-    };
-    let proxy = Proxy::udp(server.local_addr(), faults).await.unwrap();
-    let hub = HubClient::new(
-        Channel::connect_udp(proxy.local_addr().to_string())
-            .await
-            .unwrap(),
-    );
+    let (hub, proxy) = support::lossy_udp_hub(&server, 23).await;
     let listener = Arc::new(CountingListener::new(None));
     let reference: ListenerRef = listener.clone().into_ref();
     // In calls of 25 notifications: a long call over datagrams is retransmitted while

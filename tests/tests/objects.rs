@@ -255,7 +255,6 @@ async fn a_killed_holder_s_objects_are_collected_within_two_leases() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn references_over_a_lossy_path_neither_leak_nor_are_freed_twice() {
-    use rpc_runtime::chaos::{Faults, Proxy};
     // Long beside the retransmission waits (100 ms growing to 1 s), as leases should be.
     let lease = Duration::from_secs(3);
     let config = ServerConfig {
@@ -270,19 +269,7 @@ async fn references_over_a_lossy_path_neither_leak_nor_are_freed_twice() {
         .bind_udp("127.0.0.1:0")
         .await
         .unwrap();
-    let faults = Faults {
-        loss: 0.1,
-        duplicate: 0.2,
-        max_delay: Duration::from_millis(5),
-        seed: 11,
-        ..Faults::default()
-    };
-    let proxy = Proxy::udp(server.local_addr(), faults).await.unwrap();
-    let hub = HubClient::new(
-        Channel::connect_udp(proxy.local_addr().to_string())
-            .await
-            .unwrap(),
-    );
+    let (hub, proxy) = support::lossy_udp_hub(&server, 11).await;
     // Held through all the churn: lost, duplicated and late lease messages of the
     // others must not free it.
     let keeper = hub.make_counter(100).await.unwrap();

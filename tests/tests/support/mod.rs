@@ -159,3 +159,28 @@ pub fn bound_ledger(
         config,
     ))
 }
+
+/// A hub client talking to the UDP hub `server` through a proxy that loses 10% of the
+/// datagrams, duplicates 20% and delays each up to 5 ms (faults drawn from `seed`); the
+/// proxy too, for its counts.
+pub async fn lossy_udp_hub(
+    server: &ServerHandle,
+    seed: u64,
+) -> (tests::objects::HubClient, rpc_runtime::chaos::Proxy) {
+    let faults = rpc_runtime::chaos::Faults {
+        loss: 0.1,
+        duplicate: 0.2,
+        max_delay: std::time::Duration::from_millis(5),
+        seed,
+        ..rpc_runtime::chaos::Faults::default()
+    };
+    let proxy = rpc_runtime::chaos::Proxy::udp(server.local_addr(), faults)
+        .await
+        .unwrap();
+    let hub = tests::objects::HubClient::new(
+        Channel::connect_udp(proxy.local_addr().to_string())
+            .await
+            .unwrap(),
+    );
+    (hub, proxy)
+}
